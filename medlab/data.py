@@ -1,0 +1,382 @@
+"""The book's data layer: one registry of every file the chapters read.
+
+Two kinds of file are registered:
+
+* **downloads** (the MedMNIST collection): fetched once from Zenodo with
+  `pooch <https://www.fatiando.org/pooch>`_, checked against the official MD5
+  and kept in a cache directory;
+* **package files**: real medical images that ship inside installed packages
+  (pydicom, pydicom-data, nilearn, scikit-image), located with
+  :mod:`importlib.resources` and checked against a SHA-256 recorded here.
+
+The cache directory is ``$MEDLAB_DATA_DIR`` when set, else the user cache
+(``~/.cache/medlab`` on Linux). A directory that already holds verified files
+is used as it is and never written to; files missing from a read-only
+directory are downloaded to the user cache instead. Introduced in the chapter
+*Background*.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib.resources
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DATA_DIR_ENV = "MEDLAB_DATA_DIR"
+"""Environment variable naming the data directory (may be read-only)."""
+
+SPLITS = ("train", "val", "test")
+
+
+class DataError(RuntimeError):
+    """Base class of the data layer's errors."""
+
+
+class DataUnavailableError(DataError):
+    """A file is neither cached nor downloadable (e.g. offline)."""
+
+
+class DataIntegrityError(DataError):
+    """A file failed its checksum: it is never used."""
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One registered file.
+
+    Attributes
+    ----------
+    name
+        Registry key, also the file name on disk.
+    hash
+        ``"md5:<hex>"`` or ``"sha256:<hex>"``.
+    url
+        Download URL (downloads only).
+    package, resource
+        Installed package and path inside it (package files only).
+    description, source
+        What the file is and where it comes from (with licence).
+    """
+
+    name: str
+    hash: str
+    url: str | None = None
+    package: str | None = None
+    resource: str | None = None
+    description: str = ""
+    source: str = ""
+
+    @property
+    def kind(self) -> str:
+        return "package" if self.package else "download"
+
+
+_MEDMNIST = json.loads(
+    importlib.resources.files("medlab").joinpath("medmnist_registry.json").read_text()
+)["datasets"]
+
+_MEDMNIST_SOURCE = (
+    "MedMNIST v2/v3 (Yang et al., Scientific Data 2023), Zenodo record 10519652, CC BY 4.0 "
+    "(DermaMNIST: CC BY-NC 4.0)"
+)
+
+REGISTRY: dict[str, DataFile] = {}
+
+
+def register(entry: DataFile) -> DataFile:
+    """Add (or replace) a registry entry and return it."""
+    algo, _, digest = entry.hash.partition(":")
+    if algo not in ("md5", "sha256") or not digest:
+        raise ValueError(f"{entry.name}: hash must look like 'md5:<hex>' or 'sha256:<hex>'")
+    if (entry.url is None) == (entry.package is None):
+        raise ValueError(f"{entry.name}: give either a url or a package, not both or neither")
+    REGISTRY[entry.name] = entry
+    return entry
+
+
+for _key, _info in _MEDMNIST.items():
+    for _size, _f in _info["files"].items():
+        register(DataFile(
+            name=_f["name"], hash=f"md5:{_f['md5']}", url=_f["url"],
+            description=f"{_key} at {_size} px ({_info['task']})", source=_MEDMNIST_SOURCE,
+        ))
+
+_PYDICOM = "pydicom test files (MIT licence), https://github.com/pydicom/pydicom"
+_PYDICOM_DATA = "pydicom-data package (MIT licence), https://github.com/pydicom/pydicom-data"
+_PACKAGE_FILES = [
+    ("CT_small.dcm", "pydicom", "data/test_files/CT_small.dcm",
+     "3dd31e5cc835b3f2cdd46c9da1982f59251e78518fefa8163d914631c66437d6",
+     "CT slice, 128x128, 16-bit", _PYDICOM),
+    ("MR_small.dcm", "pydicom", "data/test_files/MR_small.dcm",
+     "3f27d1c22f1a66e80d7bb7c911e8610fd0bb70325a76746a7adb1c0ddefcf2bb",
+     "MR slice, 64x64, 16-bit", _PYDICOM),
+    ("RG1_UNCR.dcm", "data_store", "data/RG1_UNCR.dcm",
+     "946f28f48b9fbf360196a9b835c8fce83b0c654bf85a5107663c8a61df02e498",
+     "chest computed radiograph (CR), 1955x1841", _PYDICOM_DATA),
+    ("RG3_UNCR.dcm", "data_store", "data/RG3_UNCR.dcm",
+     "6babfc42dd404213e1758d6dbb93648c248783cc23f593103fff4295c3374dfb",
+     "extremity computed radiograph (CR), 1760x1760", _PYDICOM_DATA),
+    ("693_UNCR.dcm", "data_store", "data/693_UNCR.dcm",
+     "cc4cdd599231922ecf63de2ddacf03d51c4588805c9154c2eef1ff49c23b32be",
+     "CT slice, 512x512", _PYDICOM_DATA),
+    ("MR2_UNCR.dcm", "data_store", "data/MR2_UNCR.dcm",
+     "c14c7f0c6e25bd4dfbb822fe264e540fc7142bf1c9d15d4c652ec8f5f97fa9e8",
+     "MR slice (shoulder), 1024x1024", _PYDICOM_DATA),
+    ("US1_UNCR.dcm", "data_store", "data/US1_UNCR.dcm",
+     "af5a66e40cd49d15dfbf7b78c850eba0662bdc7339339c3fa13f123a57e812cb",
+     "ultrasound frame, 480x640 RGB", _PYDICOM_DATA),
+    ("MR-SIEMENS-DICOM-WithOverlays.dcm", "data_store", "data/MR-SIEMENS-DICOM-WithOverlays.dcm",
+     "094faf56c63bff84c30567e29de0c67d7c5a8ae05cf880ac12175491b6b645d2",
+     "MR slice (abdomen) with a DICOM overlay plane", _PYDICOM_DATA),
+    ("eCT_Supplemental.dcm", "data_store", "data/eCT_Supplemental.dcm",
+     "0a4c3aa02d1b0b4826daa5ffe85ef13be83c1433842a9a98b901e075136dd86f",
+     "enhanced (multi-frame) CT, 2 frames of 512x512", _PYDICOM_DATA),
+    ("emri_small.dcm", "data_store", "data/emri_small.dcm",
+     "151233ec63f64ebb63b979df51aa827cd612a53422c073f6ef341770c7bc9a56",
+     "enhanced (multi-frame) MR, 10 frames of 64x64", _PYDICOM_DATA),
+    ("liver.dcm", "data_store", "data/liver.dcm",
+     "4f8fb316b6df067bdf2ef7bc2385fd571ad5be67e171aed3ed902a71293d9d5c",
+     "DICOM SEG object: liver segmentation, 3 frames of 512x512", _PYDICOM_DATA),
+    ("mni152_t1.nii.gz", "nilearn", "datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
+     "421a10e872fd6cadae7f61d358dffbcc1795a497d61ee76c5dda2503e1a1e9e6",
+     "MNI ICBM152 2009a T1 template, 1 mm, 197x233x189",
+     "nilearn (BSD); ICBM 2009a Nonlinear Symmetric, Fonov et al. 2011"),
+    ("mni152_gm.nii.gz", "nilearn", "datasets/data/mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz",
+     "97a5ca69bd24db37a9cb7b32525e1733a209af904129bf1cd36da06d24243bed",
+     "MNI ICBM152 2009a grey-matter probability map (stored scaled 0-255)",
+     "nilearn (BSD); ICBM 2009a Nonlinear Symmetric, Fonov et al. 2011"),
+    ("mni152_wm.nii.gz", "nilearn", "datasets/data/mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz",
+     "382d92812de4744f9c86c7a0e4f680dc317a0a50e4da1f0153618a6798c7b7db",
+     "MNI ICBM152 2009a white-matter probability map (stored scaled 0-255)",
+     "nilearn (BSD); ICBM 2009a Nonlinear Symmetric, Fonov et al. 2011"),
+    ("retina.jpg", "skimage", "data/retina.jpg",
+     "38a07f36f27f095e818aea7b96d34202c05176d30253c66733f2e00379e9e0e6",
+     "colour fundus photograph of a human retina, 1411x1411",
+     "scikit-image (CC0); Häggström, Wikimedia Commons"),
+]
+for _n, _pkg, _res, _sha, _desc, _src in _PACKAGE_FILES:
+    register(DataFile(name=_n, hash=f"sha256:{_sha}", package=_pkg, resource=_res,
+                      description=_desc, source=_src))
+
+
+def _lookup(name: str) -> DataFile:
+    if not isinstance(name, str):
+        raise TypeError(f"file name must be a string, got {type(name).__name__}")
+    if name not in REGISTRY:
+        close = difflib.get_close_matches(name, REGISTRY, n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise KeyError(f"{name!r} is not in medlab's data registry.{hint}")
+    return REGISTRY[name]
+
+
+def file_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Return the hex digest of a file, read in chunks."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify(path: str | os.PathLike, expected: str) -> bool:
+    """Return True when ``path`` exists and matches ``expected`` (``"algo:hex"``)."""
+    algo, _, digest = expected.partition(":")
+    return Path(path).is_file() and file_hash(path, algo) == digest.lower()
+
+
+def data_dir() -> Path:
+    """The data directory: ``$MEDLAB_DATA_DIR`` if set, else the user cache."""
+    env = os.environ.get(DATA_DIR_ENV, "").strip()
+    return Path(env).expanduser() if env else user_cache_dir()
+
+
+def user_cache_dir() -> Path:
+    """Writable per-user cache used for downloads (``~/.cache/medlab`` on Linux)."""
+    import pooch
+
+    return Path(pooch.os_cache("medlab"))
+
+
+def _writable(directory: Path) -> bool:
+    if directory.exists():
+        return os.access(directory, os.W_OK | os.X_OK)
+    parent = next((p for p in directory.parents if p.exists()), None)
+    return parent is not None and os.access(parent, os.W_OK | os.X_OK)
+
+
+_VERIFIED: dict[tuple[str, int, int, str], bool] = {}
+
+
+def _verified(path: Path, expected: str) -> bool:
+    """Like :func:`verify`, remembering the answer while the file is unchanged."""
+    if not path.is_file():
+        return False
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, expected)
+    if key not in _VERIFIED:
+        _VERIFIED[key] = verify(path, expected)
+    return _VERIFIED[key]
+
+
+def _package_path(entry: DataFile) -> Path:
+    try:
+        path = Path(str(importlib.resources.files(entry.package).joinpath(entry.resource)))
+    except ModuleNotFoundError as err:
+        pip_name = {"data_store": "pydicom-data", "skimage": "scikit-image"}.get(
+            entry.package, entry.package)
+        raise DataUnavailableError(
+            f"{entry.name} ships with the package {pip_name!r}, which is not installed. "
+            f"Install it with: pip install {pip_name}") from err
+    if not path.is_file():
+        raise DataUnavailableError(
+            f"{entry.name} was expected at {path} inside the installed package "
+            f"{entry.package!r}, but is not there; reinstall that package.")
+    if not _verified(path, entry.hash):
+        raise DataIntegrityError(
+            f"{entry.name} at {path} does not match its recorded checksum {entry.hash}. "
+            f"The installed {entry.package!r} holds a different file than the book was "
+            "written for; install the versions in requirements.txt.")
+    return path
+
+
+def fetch(name: str, progressbar: bool = True, retries: int = 2, timeout: float = 60.0) -> Path:
+    """Return the local path of a registered file, downloading it if needed.
+
+    Parameters
+    ----------
+    name
+        Registry key, e.g. ``"pneumoniamnist.npz"`` or ``"CT_small.dcm"``.
+    progressbar
+        Show a tqdm progress bar while downloading.
+    retries
+        Extra download attempts after a network failure or a bad checksum.
+    timeout
+        Seconds to wait for the server before giving up on an attempt.
+
+    Returns
+    -------
+    pathlib.Path
+        A file whose checksum has been verified.
+
+    Raises
+    ------
+    KeyError
+        ``name`` is not registered (close names are suggested).
+    DataUnavailableError
+        The file is not cached and cannot be downloaded (offline, server down,
+        missing on the server); the message says where to put it by hand.
+    DataIntegrityError
+        The downloaded file does not match its checksum (it is deleted).
+    """
+    entry = _lookup(name)
+    if entry.kind == "package":
+        return _package_path(entry)
+    primary = data_dir()
+    if _verified(primary / entry.name, entry.hash):
+        return primary / entry.name
+    target = primary if _writable(primary) else user_cache_dir()
+    if _verified(target / entry.name, entry.hash):
+        return target / entry.name
+    stale = target / entry.name
+    if stale.exists():
+        print(f"medlab: {stale} fails its checksum {entry.hash}; deleting it, downloading again.")
+        stale.unlink()
+    return _download(entry, target, progressbar, retries, timeout)
+
+
+def _download(entry: DataFile, target: Path, progressbar: bool, retries: int,
+              timeout: float) -> Path:
+    import pooch
+    import requests
+
+    registry = pooch.create(path=target, base_url="", registry={entry.name: entry.hash},
+                            urls={entry.name: entry.url}, retry_if_failed=retries)
+    downloader = pooch.HTTPDownloader(progressbar=progressbar, timeout=timeout)
+    by_hand = (f"Download it by hand from {entry.url} and save it as {target / entry.name} "
+               f"(checksum {entry.hash}), or set {DATA_DIR_ENV} to a folder that holds it.")
+    try:
+        return Path(registry.fetch(entry.name, downloader=downloader))
+    except ValueError as err:
+        raise DataIntegrityError(
+            f"{entry.name} downloaded from {entry.url} does not match its checksum "
+            f"{entry.hash}; the download was discarded. {by_hand}") from err
+    except (requests.exceptions.RequestException, OSError) as err:
+        raise DataUnavailableError(
+            f"{entry.name} is not in {target} and could not be downloaded from {entry.url} "
+            f"({type(err).__name__}: {err}). {by_hand}") from err
+
+
+def medmnist_info(name: str) -> dict:
+    """Official metadata of one MedMNIST dataset (task, labels, split sizes, licence)."""
+    key = name.lower().removesuffix(".npz")
+    if key not in _MEDMNIST:
+        close = difflib.get_close_matches(key, _MEDMNIST, n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise KeyError(f"{name!r} is not a MedMNIST dataset.{hint} Known: {sorted(_MEDMNIST)}")
+    return _MEDMNIST[key]
+
+
+def load_medmnist(name: str, size: int = 28) -> dict[str, np.ndarray]:
+    """Load one MedMNIST dataset as a dict of NumPy arrays.
+
+    Parameters
+    ----------
+    name
+        Dataset name, e.g. ``"pneumoniamnist"``.
+    size
+        Image size in pixels: 28 (the original) or 64, 128, 224 (MedMNIST+).
+
+    Returns
+    -------
+    dict
+        ``train_images``, ``train_labels``, ``val_images``, ``val_labels``,
+        ``test_images``, ``test_labels`` (``uint8``), after checking each
+        split's length against the official metadata.
+    """
+    info = medmnist_info(name)
+    files = info["files"]
+    if str(size) not in files:
+        raise ValueError(f"{name} comes in sizes {sorted(map(int, files))}, not {size!r}")
+    path = fetch(files[str(size)]["name"])
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    for split in SPLITS:
+        n = info["n_samples"][split]
+        for kind in ("images", "labels"):
+            got = arrays[f"{split}_{kind}"].shape[0]
+            if got != n:
+                raise DataIntegrityError(f"{path}: {split}_{kind} has {got} rows, expected {n}")
+    return arrays
+
+
+def status() -> list[dict[str, str]]:
+    """Where each registered file is and whether it verifies (no downloads)."""
+    rows = []
+    for entry in REGISTRY.values():
+        if entry.kind == "package":
+            try:
+                where, state = str(_package_path(entry)), "verified"
+            except DataError as err:
+                where, state = "-", str(err)
+        else:
+            where, state = "-", "not downloaded"
+            for d in dict.fromkeys([data_dir(), user_cache_dir()]):
+                if (d / entry.name).exists():
+                    ok = _verified(d / entry.name, entry.hash)
+                    where, state = str(d / entry.name), "verified" if ok else "CORRUPT"
+                    break
+        rows.append({"name": entry.name, "kind": entry.kind, "where": where, "state": state})
+    return rows
+
+
+BOOK_FILES = (
+    "pneumoniamnist.npz", "breastmnist.npz", "retinamnist.npz",
+    *(n for n, *_ in _PACKAGE_FILES),
+)
+"""Every file the chapters of the book read."""

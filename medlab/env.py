@@ -1,0 +1,236 @@
+"""Run-time environment of a chapter: quick/full mode, seeds, device, health check.
+
+Introduced in the chapter *Background* (its setup cell); every chapter's first
+code cell calls :func:`setup`.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import random
+import sys
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+QUICK_ENV = "MEDLAB_QUICK"
+"""Name of the environment variable that selects quick mode (``1``/``true``/``yes``)."""
+
+T = TypeVar("T")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def is_quick() -> bool:
+    """Return True when quick mode is selected by ``MEDLAB_QUICK``.
+
+    Quick mode (for tests and CI) trains for fewer epochs on smaller subsets;
+    it never changes the code path. The default is full mode.
+
+    Raises
+    ------
+    ValueError
+        If the variable holds something other than a yes/no value.
+    """
+    value = os.environ.get(QUICK_ENV, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(
+        f"{QUICK_ENV}={os.environ[QUICK_ENV]!r} is not understood; "
+        f"use one of {sorted(_TRUE)} for quick mode or {sorted(_FALSE - {''})} for full mode."
+    )
+
+
+def pick(full: T, quick: T) -> T:
+    """Return ``quick`` in quick mode and ``full`` otherwise.
+
+    Examples
+    --------
+    >>> epochs = pick(full=30, quick=2)
+    """
+    return quick if is_quick() else full
+
+
+def mode_name() -> str:
+    """Return ``"quick"`` or ``"full"``."""
+    return "quick" if is_quick() else "full"
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python's, NumPy's and (if already imported) TensorFlow's generators.
+
+    TensorFlow is seeded only when it has been imported, so that this function
+    never pays TensorFlow's import time by itself.
+    """
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    if "tensorflow" in sys.modules:
+        import keras
+
+        keras.utils.set_random_seed(int(seed))
+
+
+def quiet_tensorflow() -> None:
+    """Silence TensorFlow's C++ start-up messages (call before importing it)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def device_summary() -> str:
+    """Describe the compute device TensorFlow would use, without importing it if absent."""
+    cores = os.cpu_count() or 1
+    if "tensorflow" not in sys.modules:
+        return f"CPU ({cores} cores; TensorFlow not loaded)"
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return f"GPU x{len(gpus)} ({', '.join(g.name for g in gpus)})"
+    return f"CPU ({cores} cores, no GPU found)"
+
+
+@dataclass(frozen=True)
+class SetupInfo:
+    """What :func:`setup` did: the mode, the seed and the device."""
+
+    mode: str
+    seed: int
+    device: str
+
+    def __str__(self) -> str:
+        return f"medlab {_version()} | mode: {self.mode} | seed: {self.seed} | device: {self.device}"
+
+
+def setup(seed: int = 0, tensorflow: bool = False, deterministic: bool = True) -> SetupInfo:
+    """Prepare a chapter: quiet logs, seed everything, report mode and device.
+
+    Parameters
+    ----------
+    seed
+        Seed for Python, NumPy and TensorFlow.
+    tensorflow
+        Import TensorFlow now (quietly) and seed it; chapters that train
+        models pass True.
+    deterministic
+        With TensorFlow, also ask for deterministic kernels, so that a
+        chapter's numbers do not drift between runs.
+    """
+    quiet_tensorflow()
+    if tensorflow:
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")
+        if deterministic:
+            tf.config.experimental.enable_op_determinism()
+    seed_everything(seed)
+    info = SetupInfo(mode=mode_name(), seed=int(seed), device=device_summary())
+    print(info)
+    return info
+
+
+def glue(name: str, value: Any, display: bool = False) -> Any:
+    """Store ``value`` for the prose of the rendered book (myst-nb ``glue``).
+
+    Outside a book build (e.g. on Colab, where myst-nb is not installed) the
+    value is simply returned, so the notebook still runs.
+    """
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:  # pragma: no cover - depends on the environment
+        return value
+    _glue(name, value, display=display)
+    return value
+
+
+def _version() -> str:
+    from medlab import __version__
+
+    return __version__
+
+
+TESTED_VERSIONS = {
+    "python": "3.11",
+    "numpy": "2.4",
+    "tensorflow": "2.21",
+    "keras": "3.15",
+    "SimpleITK": "2.5",
+    "pydicom": "3.0",
+    "pydicom-data": "1.0",
+    "nilearn": "0.14",
+    "scikit-learn": "1.9",
+    "scikit-image": "0.26",
+    "matplotlib": "3.11",
+    "pooch": "1.9",
+    "ipywidgets": "8.1",
+    "jupyter-book": "1.0",
+}
+"""Major.minor versions the book was last built and tested with."""
+
+
+def _installed(dist: str) -> str | None:
+    if dist == "python":
+        return platform.python_version()
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def doctor(check_tensorflow: bool = True) -> list[str]:
+    """Print a health report and return the list of problems found.
+
+    Checks installed versions against :data:`TESTED_VERSIONS`, the compute
+    device, the quick/full mode and the state of every data file the book
+    uses, and says what to do about each problem.
+    """
+    problems: list[str] = []
+    print(f"medlab {_version()} on {platform.platform()}")
+    print(f"{'package':<14}{'installed':<14}tested")
+    for dist, tested in TESTED_VERSIONS.items():
+        got = _installed(dist)
+        flag = ""
+        if got is None:
+            flag = "  <- missing"
+            problems.append(f"{dist} is not installed: pip install -r requirements.txt")
+        elif not got.startswith(tested):
+            flag = "  <- differs"
+        print(f"{dist:<14}{got or '-':<14}{tested}{flag}")
+    try:
+        mode = mode_name()
+    except ValueError as err:
+        mode = "?"
+        problems.append(str(err))
+    if check_tensorflow and _installed("tensorflow"):
+        quiet_tensorflow()
+        import tensorflow  # noqa: F401
+    print(f"mode: {mode} (set {QUICK_ENV}=1 for quick mode) | device: {device_summary()}")
+    problems += _doctor_data()
+    print("\n".join(["problems:", *(f"  - {p}" for p in problems)]) if problems else "all good")
+    return problems
+
+
+def _doctor_data() -> list[str]:
+    from medlab import data
+
+    problems = []
+    print(f"data directory: {data.data_dir()} ({data.DATA_DIR_ENV}={os.environ.get(data.DATA_DIR_ENV)})")
+    rows = {r["name"]: r for r in data.status()}
+    for name in data.BOOK_FILES:
+        row = rows[name]
+        print(f"  {name:<36}{row['state']:<16}{row['where']}")
+        if row["state"] == "not downloaded":
+            problems.append(f"{name} not cached: run python data_scripts/fetch_data.py --all "
+                            f"(needs internet) or set {data.DATA_DIR_ENV} to a folder holding it")
+        elif row["state"] != "verified":
+            problems.append(f"{name}: {row['state']}")
+    return problems

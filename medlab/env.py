@@ -141,9 +141,13 @@ def setup(seed: int = 0, tensorflow: bool = False, deterministic: bool = True) -
 def glue(name: str, value: Any, display: bool = False) -> Any:
     """Store ``value`` for the prose of the rendered book (myst-nb ``glue``).
 
-    Outside a book build (e.g. on Colab, where myst-nb is not installed) the
-    value is simply returned, so the notebook still runs.
+    NumPy scalars are converted to Python numbers first: NumPy 2 shows
+    ``np.float64(0.9)`` as its text form, which myst-nb cannot format with
+    ``{glue:text}`name:.3f```. Outside a book build (e.g. on Colab, where
+    myst-nb is not installed) the value is simply returned.
     """
+    if isinstance(value, np.generic):
+        value = value.item()
     try:
         from myst_nb import glue as _glue
     except ImportError:  # pragma: no cover - depends on the environment

@@ -204,8 +204,15 @@ def user_cache_dir() -> Path:
 
 
 def _writable(directory: Path) -> bool:
+    """True if we may write into ``directory``.
+
+    A folder without any write bit counts as read-only even for root (who
+    could write to it anyway): such a folder is a shared store of verified
+    files that medlab must never modify.
+    """
     if directory.exists():
-        return os.access(directory, os.W_OK | os.X_OK)
+        has_write_bit = bool(directory.stat().st_mode & 0o222)
+        return has_write_bit and os.access(directory, os.W_OK | os.X_OK)
     parent = next((p for p in directory.parents if p.exists()), None)
     return parent is not None and os.access(parent, os.W_OK | os.X_OK)
 

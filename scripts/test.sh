@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Run the whole test suite: unit tests, every chapter in quick mode, the -W book build,
+# stored-output, spelling and style checks. Extra arguments go to pytest.
+set -euo pipefail
+source "$(dirname "$0")/setup.sh"
+python data_scripts/fetch_data.py --all
+export MEDLAB_QUICK=1
+python -m pytest -ra "$@"

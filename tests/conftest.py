@@ -1,0 +1,55 @@
+"""Shared fixtures. Tests never use the network: downloads are served from 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """Serve files from a temporary folder on 127.0.0.1; yields (base_url, folder)."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(folder), **kwargs)
+
+        def log_message(self, *args):  # keep test output quiet
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", folder
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """An empty, writable MEDLAB_DATA_DIR."""
+    d = tmp_path / "medlab-data"
+    d.mkdir()
+    monkeypatch.setenv("MEDLAB_DATA_DIR", str(d))
+    return d
+
+
+def medmnist_dir() -> Path | None:
+    """Folder holding the real MedMNIST files, if this machine has one."""
+    env = os.environ.get("MEDLAB_DATA_DIR")
+    candidates = [Path(env)] if env else []
+    candidates.append(ROOT.parent / "shared" / "data" / "medmnist")
+    for c in candidates:
+        if (c / "pneumoniamnist.npz").is_file():
+            return c
+    return None

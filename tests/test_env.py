@@ -1,0 +1,86 @@
+"""Quick/full mode, seeding, glue, and the promise that `import medlab` is fast and light."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import medlab
+from medlab import env
+
+
+@pytest.mark.parametrize("value, quick", [("1", True), ("true", True), ("YES", True), ("0", False),
+                                          ("", False), ("off", False)])
+def test_quick_mode_values(monkeypatch, value, quick):
+    monkeypatch.setenv("MEDLAB_QUICK", value)
+    assert env.is_quick() is quick
+    assert env.pick(full=10, quick=1) == (1 if quick else 10)
+
+
+def test_quick_mode_default_is_full(monkeypatch):
+    monkeypatch.delenv("MEDLAB_QUICK", raising=False)
+    assert env.is_quick() is False
+    assert env.mode_name() == "full"
+
+
+def test_quick_mode_rejects_garbage(monkeypatch):
+    monkeypatch.setenv("MEDLAB_QUICK", "maybe")
+    with pytest.raises(ValueError, match="MEDLAB_QUICK"):
+        env.is_quick()
+
+
+def test_seed_everything_is_deterministic():
+    env.seed_everything(3)
+    a = np.random.rand(5)
+    env.seed_everything(3)
+    assert np.array_equal(a, np.random.rand(5))
+    with pytest.raises(ValueError):
+        env.seed_everything(-1)
+
+
+def test_setup_reports_mode_and_device(monkeypatch, capsys):
+    monkeypatch.setenv("MEDLAB_QUICK", "1")
+    info = medlab.setup(seed=1)
+    out = capsys.readouterr().out
+    assert info.mode == "quick" and "mode: quick" in out and "device:" in out
+
+
+def test_glue_converts_numpy_scalars(monkeypatch):
+    seen = {}
+    import myst_nb
+
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: seen.update({name: value}))
+    medlab.glue("x", np.float64(0.25))
+    assert type(seen["x"]) is float
+
+
+def test_import_is_fast_and_does_not_load_tensorflow():
+    code = (
+        "import json, sys, time; t = time.perf_counter(); import medlab; "
+        "dt = time.perf_counter() - t; "
+        "print(json.dumps({'seconds': dt, 'tf': 'tensorflow' in sys.modules, "
+        "'keras': 'keras' in sys.modules}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert not result["tf"] and not result["keras"]
+    assert result["seconds"] < 1.0, result
+
+
+def test_submodules_load_lazily():
+    assert medlab.data.__name__ == "medlab.data"
+    with pytest.raises(AttributeError):
+        medlab.not_a_module  # noqa: B018
+
+
+def test_doctor_reports_problems_and_advice(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("MEDLAB_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(medlab.data, "user_cache_dir", lambda: tmp_path / "cache")
+    problems = medlab.doctor(check_tensorflow=False)
+    out = capsys.readouterr().out
+    assert "pneumoniamnist.npz" in out
+    assert any("pneumoniamnist.npz not cached" in p and "fetch_data.py" in p for p in problems)

@@ -1,0 +1,56 @@
+"""The exercise checker: comparisons, hints, and every registered exercise's answer."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import numpy as np
+import pytest
+
+import medlab.exercises as ex
+from medlab.exercises import check, matches
+
+CHAPTERS = sorted(m.name for m in pkgutil.iter_modules(ex.__path__))
+
+
+@pytest.mark.parametrize("given, expected, ok", [
+    (1.0, 1.0, True), (1.0000001, 1.0, True), (1.1, 1.0, False), (np.float32(2), 2, True),
+    ("Sobel ", "sobel", True), ("x", "y", False),
+    ({"ct", "CR"}, {"CR", "CT"}, True), ({"CR"}, {"CR", "CT"}, False),
+    ((1, 2), (1, 2), True), ([1, 3], (1, 2), False), ((1,), (1, 2), False),
+    (np.ones((2, 2)), np.ones((2, 2)), True), (np.ones((2, 3)), np.ones((2, 2)), False),
+    ("1.0", 1.0, False), (None, 1.0, False), (float("nan"), 1.0, False), (True, 1.0, False),
+])
+def test_matches(given, expected, ok):
+    assert matches(given, expected)[0] is ok
+
+
+def test_check_prints_hints(capsys):
+    assert check("background.q1", 200.0) is True
+    assert check("background.q1", 400 * 512 * 512 * 16 / 2**20) is False
+    assert "bits, not bytes" in capsys.readouterr().out
+    assert check("background.q1", None) is False
+    assert "not answered yet" in capsys.readouterr().out
+    assert check("background.q1", 7.0) is False
+    assert "too small" in capsys.readouterr().out
+
+
+def test_unknown_keys_are_clear():
+    with pytest.raises(KeyError, match="look like"):
+        check("q1", 1)
+    with pytest.raises(KeyError, match="no exercises for chapter"):
+        check("nochapter.q1", 1)
+    with pytest.raises(KeyError, match="has exercises"):
+        check("background.q99", 1)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_exercise_has_a_hint_and_a_computable_answer(chapter):
+    module = importlib.import_module(f"medlab.exercises.{chapter}")
+    assert module.EXERCISES, f"{chapter} has no exercises"
+    for key, exercise in module.EXERCISES.items():
+        assert exercise.hint.strip(), key
+        expected = exercise.expected()
+        assert expected is not None, key
+        assert matches(expected, expected, exercise.rtol, exercise.atol)[0], key

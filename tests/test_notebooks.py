@@ -1,0 +1,124 @@
+"""Every chapter: conventions, no stored outputs, executes in quick mode, and the book builds.
+
+The notebooks are executed once, with the same executor myst-nb uses, and the
+executed copies are stored in the jupyter-cache of a temporary book build; the
+final test then builds the whole book with ``-W`` (warnings are errors, cell
+errors raise) from that cache, so no chapter runs twice.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+REPO_URL = CONFIG["repository"]["url"]
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [c["file"] for c in part.get("chapters", [])]
+    return files
+
+
+def code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+@pytest.fixture(scope="session")
+def book_dir(tmp_path_factory):
+    """Output folder of the test build; its jupyter-cache is filled by the execution tests."""
+    return tmp_path_factory.mktemp("book")
+
+
+def test_there_are_chapters():
+    assert CHAPTERS, "no notebooks in chapters/"
+
+
+def test_toc_lists_every_chapter_and_every_entry_exists():
+    listed = toc_files()
+    for path in CHAPTERS:
+        assert f"chapters/{path.stem}" in listed, f"{path.name} is not in _toc.yml"
+    for entry in listed:
+        assert any((ROOT / f"{entry}{ext}").is_file() for ext in (".md", ".ipynb")), entry
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_no_stored_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(code_cells(nb)):
+        assert not cell.get("outputs"), f"{path.name}: code cell {i} has stored outputs"
+        assert cell.get("execution_count") is None, f"{path.name}: code cell {i} has a count"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_conventions(path):
+    nb = nbformat.read(path, as_version=4)
+    first_md = next(c for c in nb.cells if c.cell_type == "markdown").source
+    assert re.match(r"# [^\d]", first_md), f"{path.name}: title must be '# Title', not numbered"
+    assert "What you will learn" in first_md and "Prerequisites" in first_md
+    setup = code_cells(nb)[0]
+    assert "remove-stderr" in setup.metadata.get("tags", []), "setup cell must hide stderr"
+    assert 'if "google.colab" in sys.modules:' in setup.source
+    install = re.search(r'%pip install -q "medlab @ git\+(\S+)"', setup.source)
+    assert install and install.group(1) == REPO_URL, "Colab install URL must be _config.yml's"
+    assert "medlab.setup(" in setup.source
+    text = "\n".join(c.source for c in nb.cells)
+    assert text.count("{exercise}") >= 3, "at least three exercises"
+    assert text.count("{solution-start}") == text.count("{exercise}"), "one solution each"
+    assert "## Summary" in text and "## Further reading" in text
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and "{glue:figure}" in cell.source:
+            assert ":alt:" in cell.source, f"{path.name}: every glued figure needs alt text"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_executes_in_quick_mode(path, book_dir, monkeypatch):
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+    from jupyter_cache.executors.utils import single_nb_execution
+
+    monkeypatch.setenv("MEDLAB_QUICK", "1")
+    nb = nbformat.read(path, as_version=4)
+    result = single_nb_execution(nb, cwd=str(path.parent), allow_errors=False,
+                                 timeout=1800, meta_override=True)
+    if result.err is not None:
+        pytest.fail(f"{path.name} failed to execute:\n{result.exc_string}", pytrace=False)
+    assert "mode: quick" in "".join(
+        o.get("text", "") for o in code_cells(nb)[0].outputs if o.get("output_type") == "stream")
+    cache = get_cache(str(book_dir / "_build" / ".jupyter_cache"))
+    cache.cache_notebook_bundle(CacheBundleIn(nb, str(path), data={"execution_seconds": result.time}),
+                                check_validity=False, overwrite=True)
+    print(f"{path.name}: executed in {result.time:.1f} s")
+
+
+@pytest.mark.book
+def test_book_builds_without_warnings(book_dir):
+    """``jupyter-book build -W``: any warning, broken reference or cell error fails."""
+    env = {**os.environ, "MEDLAB_QUICK": "1"}
+    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(ROOT), "-W", "-n",
+           "--keep-going", "--path-output", str(book_dir)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-6000:]
+    html = book_dir / "_build" / "html"
+    for path in CHAPTERS:
+        page = (html / "chapters" / f"{path.stem}.html").read_text()
+        assert "mode: quick" in page, f"{path.stem}: the page must state its mode"
+        assert "Traceback" not in page
+    gallery = (html / "chapters" / "background.html").read_text()
+    assert gallery.count("<img") >= 3
+    shutil.copytree(html, ROOT / "_build" / "test-html", dirs_exist_ok=True)

@@ -1,0 +1,45 @@
+"""Style: ruff on code and notebooks; codespell on prose, notebook markdown and code."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = ROOT / "tests" / "codespell-words.txt"
+
+
+def tool(name: str) -> str:
+    path = Path(sys.executable).with_name(name)
+    return str(path) if path.exists() else shutil.which(name)
+
+
+def test_ruff_clean():
+    proc = subprocess.run([tool("ruff"), "check", str(ROOT)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_spelling(tmp_path):
+    """Spell-check markdown pages, the markdown cells of every chapter, and the code."""
+    for nb_path in (ROOT / "chapters").glob("*.ipynb"):
+        nb = nbformat.read(nb_path, as_version=4)
+        prose = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        (tmp_path / f"{nb_path.stem}.md").write_text(prose)
+    targets = [str(tmp_path), *map(str, ROOT.glob("*.md")), str(ROOT / "medlab"),
+               str(ROOT / "tests"), str(ROOT / "data_scripts"), str(ROOT / "scripts")]
+    proc = subprocess.run([tool("codespell"), "-I", str(WORDS), *targets],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, "codespell found misspellings:\n" + proc.stdout + proc.stderr
+
+
+def test_spell_checker_catches_a_typo(tmp_path):
+    """Guard against a spell check that passes everything (e.g. a broken word list)."""
+    typo = "segment" + "aion"  # spelled out in pieces so that this file itself passes
+    (tmp_path / "typo.md").write_text(f"The {typo} of the image.\n")
+    proc = subprocess.run([tool("codespell"), "-I", str(WORDS), str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0

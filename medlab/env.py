@@ -138,7 +138,7 @@ def setup(seed: int = 0, tensorflow: bool = False, deterministic: bool = True) -
     return info
 
 
-def glue(name: str, value: Any, display: bool = False) -> Any:
+def glue(name: str, value: Any, display: bool = False) -> None:
     """Store ``value`` for the prose of the rendered book (myst-nb ``glue``).
 
     NumPy scalars are converted to Python numbers first: NumPy 2 shows
@@ -151,9 +151,9 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
     try:
         from myst_nb import glue as _glue
     except ImportError:  # pragma: no cover - depends on the environment
-        return value
+        return None
     _glue(name, value, display=display)
-    return value
+    return None
 
 
 def _version() -> str:

@@ -82,6 +82,9 @@ def test_chapter_conventions(path):
     for cell in nb.cells:
         if cell.cell_type == "markdown" and "{glue:figure}" in cell.source:
             assert ":alt:" in cell.source, f"{path.name}: every glued figure needs alt text"
+            # a continuation line would silently become the start of the caption
+            assert not re.search(r":alt:[^\n]*\n[ \t]+\S", cell.source), \
+                f"{path.name}: write each :alt: text on one line"
 
 
 @pytest.mark.notebook

@@ -125,3 +125,20 @@ def test_book_builds_without_warnings(book_dir):
     gallery = (html / "chapters" / "background.html").read_text()
     assert gallery.count("<img") >= 3
     shutil.copytree(html, ROOT / "_build" / "test-html", dirs_exist_ok=True)
+
+
+@pytest.mark.book
+def test_book_build_fails_on_a_cell_error(tmp_path):
+    """The book's own configuration must turn a failing cell into a failed build."""
+    shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
+    shutil.copy(ROOT / "references.bib", tmp_path / "references.bib")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n- file: broken\n")
+    (tmp_path / "index.md").write_text("# Index\n")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Broken"),
+                                         nbformat.v4.new_code_cell("1 / 0")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "broken.ipynb")
+    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(tmp_path), "-W", "-n"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "ZeroDivisionError" in proc.stdout + proc.stderr

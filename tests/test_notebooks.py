@@ -66,9 +66,10 @@ def test_no_stored_outputs(path):
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_conventions(path):
     nb = nbformat.read(path, as_version=4)
-    first_md = next(c for c in nb.cells if c.cell_type == "markdown").source
-    assert re.match(r"# [^\d]", first_md), f"{path.name}: title must be '# Title', not numbered"
-    assert "What you will learn" in first_md and "Prerequisites" in first_md
+    first_code = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+    opening = "\n".join(c.source for c in nb.cells[:first_code] if c.cell_type == "markdown")
+    assert re.match(r"# [^\d]", opening), f"{path.name}: title must be '# Title', not numbered"
+    assert "What you will learn" in opening and "Prerequisites" in opening
     setup = code_cells(nb)[0]
     assert "remove-stderr" in setup.metadata.get("tags", []), "setup cell must hide stderr"
     assert 'if "google.colab" in sys.modules:' in setup.source

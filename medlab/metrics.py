@@ -162,7 +162,10 @@ def predictive_values(sensitivity: float, specificity: float, prevalence) -> tup
 
 
 def rates_at_threshold(y_true, scores, threshold: float) -> dict[str, float]:
-    """Sensitivity and specificity when cases with ``score >= threshold`` are called positive."""
+    """Metrics of the calls ``score >= threshold``: sensitivity, specificity and the rest.
+
+    Returns the dict of :func:`binary_metrics` for the predictions at ``threshold``.
+    """
     y = _as_labels(y_true)
     s = _as_scores(scores, y.size)
     if not isinstance(threshold, (int, float, np.integer, np.floating)) or math.isnan(threshold):

@@ -288,3 +288,19 @@ def test_import_medlab_metrics_does_not_import_tensorflow():
 
     code = "import sys, medlab.metrics; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_evaluation_exercise_answers_are_consistent():
+    from medlab.exercises import check, get
+
+    ppv, _ = metrics.predictive_values(0.90, 0.95, 0.02)
+    assert np.isclose(get("evaluation.q1").expected(), ppv)
+    assert check("evaluation.q1", ppv, quiet=True) and not check("evaluation.q1", 0.90, quiet=True)
+    low, high = get("evaluation.q2").expected()
+    assert 0.5 < low < high <= 1.0
+    assert 0.0 < get("evaluation.q3").expected() <= 1.0
+    cm = np.array([[30, 8, 2], [6, 24, 5], [1, 4, 20]])
+    w = (np.arange(3)[:, None] - np.arange(3)[None, :]) ** 2 / 4
+    o = cm / cm.sum()
+    e = np.outer(o.sum(1), o.sum(0))
+    assert np.isclose(get("evaluation.q4").expected(), 1 - (w * o).sum() / (w * e).sum())

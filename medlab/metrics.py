@@ -1,0 +1,431 @@
+"""Metrics for evaluating medical image models.
+
+Classification part: introduced in the chapter *Evaluating a medical image
+model* (chapters/evaluation.ipynb), where each metric is first computed by hand
+from a confusion matrix or a list of scores and checked against scikit-learn.
+
+Conventions of this part
+------------------------
+* Labels are 0 (negative, e.g. normal) and 1 (positive, e.g. disease); booleans
+  are accepted. Any other value raises ``ValueError``.
+* A case is called positive when its score is **greater than or equal to** the
+  threshold (the convention of :func:`sklearn.metrics.roc_curve`).
+* Scores must be finite: NaN or infinite scores raise ``ValueError`` (a model
+  that outputs NaN is broken, and no metric of it is meaningful).
+* A ratio whose denominator is zero (e.g. sensitivity when there is no positive
+  case) is returned as ``nan``, never as 0 or 1; this equals scikit-learn's
+  ``zero_division=np.nan``. Metrics that need both classes (AUC, DeLong's test)
+  raise ``ValueError`` when one class is missing.
+"""
+
+# --- Classification metrics (chapter: Evaluating a medical image model) -----------------------
+# Self-contained on purpose: its own imports, no shared module-level state.
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+
+def _as_labels(y_true, name: str = "y_true") -> np.ndarray:
+    """Validate binary labels and return them as an int array of 0/1."""
+    y = np.asarray(y_true)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {y.shape}")
+    if y.size == 0:
+        raise ValueError(f"{name} is empty")
+    if y.dtype == bool:
+        return y.astype(int)
+    if not np.issubdtype(y.dtype, np.number):
+        raise TypeError(f"{name} must hold numbers 0/1 or booleans, got dtype {y.dtype}")
+    bad = ~np.isin(y, (0, 1))
+    if bad.any():
+        raise ValueError(f"{name} must hold only 0 and 1; found {np.unique(y[bad])[:5].tolist()}")
+    return y.astype(int)
+
+
+def _as_scores(scores, n: int, name: str = "scores") -> np.ndarray:
+    """Validate a 1-D array of finite scores of length ``n``."""
+    s = np.asarray(scores)
+    if s.ndim == 2 and s.shape[1] == 1:
+        s = s[:, 0]
+    if s.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {s.shape}")
+    if not (np.issubdtype(s.dtype, np.number) or s.dtype == bool):
+        raise TypeError(f"{name} must be numeric, got dtype {s.dtype}")
+    s = s.astype(float)
+    if s.shape[0] != n:
+        raise ValueError(f"{name} has {s.shape[0]} values but the labels have {n}")
+    if not np.all(np.isfinite(s)):
+        raise ValueError(f"{name} contains {int(np.sum(~np.isfinite(s)))} NaN or infinite values")
+    return s
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num) / float(den) if den else float("nan")
+
+
+def confusion_counts(y_true, y_pred) -> dict[str, int]:
+    """Count true/false positives/negatives of binary predictions.
+
+    Parameters
+    ----------
+    y_true, y_pred
+        Labels and predictions, 0/1 or booleans, same length.
+
+    Returns
+    -------
+    dict
+        ``{"tp": ..., "fp": ..., "fn": ..., "tn": ...}``.
+    """
+    y = _as_labels(y_true)
+    p = _as_labels(y_pred, "y_pred")
+    if p.shape != y.shape:
+        raise ValueError(f"y_pred has {p.size} values but y_true has {y.size}")
+    return {
+        "tp": int(np.sum((y == 1) & (p == 1))),
+        "fp": int(np.sum((y == 0) & (p == 1))),
+        "fn": int(np.sum((y == 1) & (p == 0))),
+        "tn": int(np.sum((y == 0) & (p == 0))),
+    }
+
+
+def metrics_from_counts(tp: int, fp: int, fn: int, tn: int) -> dict[str, float]:
+    """Every metric read from a 2x2 confusion matrix.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``sensitivity`` (recall), ``specificity``, ``ppv``
+        (precision), ``npv``, ``f1`` and ``prevalence``. A ratio with a zero
+        denominator is ``nan``.
+    """
+    counts = {"tp": tp, "fp": fp, "fn": fn, "tn": tn}
+    for key, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{key} must be a non-negative integer, got {value!r}")
+    if tp + fp + fn + tn == 0:
+        raise ValueError("the confusion matrix is empty (all four counts are 0)")
+    n = tp + fp + fn + tn
+    return {
+        "accuracy": _ratio(tp + tn, n),
+        "sensitivity": _ratio(tp, tp + fn),
+        "specificity": _ratio(tn, tn + fp),
+        "ppv": _ratio(tp, tp + fp),
+        "npv": _ratio(tn, tn + fn),
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+        "prevalence": _ratio(tp + fn, n),
+    }
+
+
+def binary_metrics(y_true, y_pred) -> dict[str, float]:
+    """Accuracy, sensitivity, specificity, PPV, NPV, F1 and prevalence of predictions.
+
+    See :func:`metrics_from_counts`; undefined ratios are ``nan``.
+    """
+    return metrics_from_counts(**confusion_counts(y_true, y_pred))
+
+
+def predictive_values(sensitivity: float, specificity: float, prevalence) -> tuple:
+    """PPV and NPV of a test with given sensitivity and specificity (Bayes' rule).
+
+    Parameters
+    ----------
+    sensitivity, specificity
+        Numbers in [0, 1].
+    prevalence
+        Number or array of numbers in [0, 1]: the share of positives in the
+        population the test is used on.
+
+    Returns
+    -------
+    (ppv, npv)
+        Floats, or arrays for an array of prevalences; ``nan`` where undefined.
+    """
+    for name, v in (("sensitivity", sensitivity), ("specificity", specificity)):
+        if not (isinstance(v, (int, float, np.integer, np.floating)) and 0 <= v <= 1):
+            raise ValueError(f"{name} must be a number in [0, 1], got {v!r}")
+    p = np.asarray(prevalence, dtype=float)
+    if np.any(~np.isfinite(p)) or np.any((p < 0) | (p > 1)):
+        raise ValueError("prevalence must lie in [0, 1]")
+    tp, fp = sensitivity * p, (1 - specificity) * (1 - p)
+    tn, fn = specificity * (1 - p), (1 - sensitivity) * p
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ppv = np.where(tp + fp > 0, tp / np.where(tp + fp > 0, tp + fp, 1), np.nan)
+        npv = np.where(tn + fn > 0, tn / np.where(tn + fn > 0, tn + fn, 1), np.nan)
+    if ppv.ndim == 0:
+        return float(ppv), float(npv)
+    return ppv, npv
+
+
+def rates_at_threshold(y_true, scores, threshold: float) -> dict[str, float]:
+    """Metrics of the calls ``score >= threshold``: sensitivity, specificity and the rest.
+
+    Returns the dict of :func:`binary_metrics` for the predictions at ``threshold``.
+    """
+    y = _as_labels(y_true)
+    s = _as_scores(scores, y.size)
+    if not isinstance(threshold, (int, float, np.integer, np.floating)) or math.isnan(threshold):
+        raise ValueError(f"threshold must be a number, got {threshold!r}")
+    return binary_metrics(y, s >= threshold)
+
+
+def roc_auc_rank(y_true, scores) -> float:
+    """AUC as a ranking probability: P(score of a positive > score of a negative).
+
+    Ties count one half (the Mann-Whitney U statistic divided by the number of
+    positive-negative pairs), computed from mid-ranks in O(n log n).
+
+    Raises
+    ------
+    ValueError
+        If only one class is present (the AUC is then undefined).
+    """
+    auc, _, _ = _delong_components(y_true, scores)
+    return auc
+
+
+def _roc_points(y_true, scores):
+    from sklearn.metrics import roc_curve
+
+    y = _as_labels(y_true)
+    s = _as_scores(scores, y.size)
+    if y.min() == y.max():
+        raise ValueError("choosing a threshold needs both positive and negative cases")
+    fpr, tpr, thr = roc_curve(y, s, drop_intermediate=False)
+    return y, fpr, tpr, thr
+
+
+def threshold_youden(y_true, scores) -> float:
+    """Threshold that maximises Youden's J = sensitivity + specificity - 1.
+
+    Ties are broken towards the highest threshold. Fit it on validation data,
+    never on the test set.
+    """
+    y, fpr, tpr, thr = _roc_points(y_true, scores)
+    n_pos, n_neg = int(y.sum()), int(y.size - y.sum())
+    # J * n_pos * n_neg in exact integers, so that ties are found exactly
+    j = np.rint(tpr * n_pos).astype(np.int64) * n_neg - np.rint(fpr * n_neg).astype(np.int64) * n_pos
+    return float(thr[int(np.argmax(j))])
+
+
+def threshold_for_sensitivity(y_true, scores, target: float = 0.95) -> float:
+    """Highest threshold whose sensitivity is at least ``target``.
+
+    The highest such threshold gives the best specificity among all thresholds
+    reaching the target sensitivity.
+    """
+    if not isinstance(target, (int, float, np.floating)) or not 0 < target <= 1:
+        raise ValueError(f"target sensitivity must lie in (0, 1], got {target!r}")
+    _, fpr, tpr, thr = _roc_points(y_true, scores)
+    ok = np.flatnonzero(tpr >= target - 1e-12)
+    return float(thr[ok[0]])
+
+
+def threshold_min_cost(y_true, scores, cost_fn: float, cost_fp: float) -> float:
+    """Threshold with the lowest total cost ``cost_fn * FN + cost_fp * FP``.
+
+    Ties are broken towards the highest threshold.
+    """
+    for name, c in (("cost_fn", cost_fn), ("cost_fp", cost_fp)):
+        if not isinstance(c, (int, float, np.integer, np.floating)) or not c >= 0:
+            raise ValueError(f"{name} must be a non-negative number, got {c!r}")
+    y, fpr, tpr, thr = _roc_points(y_true, scores)
+    n_pos, n_neg = y.sum(), y.size - y.sum()
+    fn = n_pos - np.rint(tpr * n_pos)
+    fp = np.rint(fpr * n_neg)
+    cost = cost_fn * fn + cost_fp * fp
+    return float(thr[int(np.argmin(cost))])
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """A statistic on the full data, its bootstrap percentile interval and the replicates."""
+
+    estimate: float
+    low: float
+    high: float
+    level: float
+    replicates: np.ndarray
+
+    def __str__(self) -> str:
+        return f"{self.estimate:.3f} ({self.level:.0%} CI {self.low:.3f} to {self.high:.3f})"
+
+
+def _resample_indices(y: np.ndarray, rng: np.random.Generator, stratified: bool) -> np.ndarray:
+    if not stratified:
+        return rng.integers(0, y.size, y.size)
+    parts = [rng.choice(idx, idx.size) for idx in (np.flatnonzero(y == 0), np.flatnonzero(y == 1))
+             if idx.size]
+    return np.concatenate(parts)
+
+
+def _check_boot_args(n_boot: int, level: float) -> None:
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 10:
+        raise ValueError(f"n_boot must be an integer >= 10, got {n_boot!r}")
+    if not isinstance(level, (float, np.floating)) or not 0 < level < 1:
+        raise ValueError(f"level must be a float in (0, 1), e.g. 0.95, got {level!r}")
+
+
+def bootstrap_ci(y_true, scores, statistic: Callable, n_boot: int = 2000, level: float = 0.95,
+                 seed: int = 0, stratified: bool = True) -> BootstrapResult:
+    """Percentile bootstrap confidence interval of ``statistic(y_true, scores)``.
+
+    Parameters
+    ----------
+    y_true, scores
+        Labels (0/1) and scores (or 0/1 predictions) of the test cases.
+    statistic
+        Function of ``(y, s)`` returning a number, e.g.
+        :func:`sklearn.metrics.roc_auc_score`.
+    n_boot
+        Number of resamples.
+    level
+        Coverage of the interval.
+    seed
+        Seed of the resampling (same seed, same interval).
+    stratified
+        Resample positives and negatives separately, keeping their numbers fixed
+        (as pROC does by default), so every resample has both classes.
+
+    Returns
+    -------
+    BootstrapResult
+    """
+    _check_boot_args(n_boot, level)
+    y = _as_labels(y_true)
+    s = _as_scores(scores, y.size)
+    rng = np.random.default_rng(seed)
+    reps = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = _resample_indices(y, rng, stratified)
+        reps[b] = statistic(y[idx], s[idx])
+    if np.any(np.isnan(reps)):
+        raise ValueError(f"the statistic was undefined (nan) on {int(np.isnan(reps).sum())} resamples; "
+                         "use stratified=True or a statistic defined on every resample")
+    alpha = (1 - level) / 2
+    low, high = np.quantile(reps, [alpha, 1 - alpha])
+    return BootstrapResult(float(statistic(y, s)), float(low), float(high), level, reps)
+
+
+def paired_bootstrap(y_true, scores_a, scores_b, statistic: Callable, n_boot: int = 2000,
+                     level: float = 0.95, seed: int = 0, stratified: bool = True) -> BootstrapResult:
+    """Bootstrap interval of ``statistic(y, a) - statistic(y, b)`` for two models on the same cases.
+
+    Both models are evaluated on the same resampled cases each time (a paired
+    bootstrap), so the correlation between them is kept. An interval that
+    excludes 0 is evidence of a difference at level ``1 - level``.
+    """
+    _check_boot_args(n_boot, level)
+    y = _as_labels(y_true)
+    a = _as_scores(scores_a, y.size, "scores_a")
+    b = _as_scores(scores_b, y.size, "scores_b")
+    rng = np.random.default_rng(seed)
+    reps = np.empty(n_boot)
+    for i in range(n_boot):
+        idx = _resample_indices(y, rng, stratified)
+        reps[i] = statistic(y[idx], a[idx]) - statistic(y[idx], b[idx])
+    if np.any(np.isnan(reps)):
+        raise ValueError("the statistic was undefined (nan) on some resamples")
+    alpha = (1 - level) / 2
+    low, high = np.quantile(reps, [alpha, 1 - alpha])
+    return BootstrapResult(float(statistic(y, a) - statistic(y, b)), float(low), float(high),
+                           level, reps)
+
+
+def _delong_components(y_true, scores):
+    """AUC and DeLong's structural components V10 (one per positive) and V01 (one per negative)."""
+    y = _as_labels(y_true)
+    s = _as_scores(scores, y.size)
+    pos, neg = s[y == 1], s[y == 0]
+    m, n = pos.size, neg.size
+    if m == 0 or n == 0:
+        raise ValueError("the AUC needs both positive and negative cases; only one class is present")
+    r_all = stats.rankdata(np.concatenate([pos, neg]))
+    v10 = (r_all[:m] - stats.rankdata(pos)) / n
+    v01 = 1.0 - (r_all[m:] - stats.rankdata(neg)) / m
+    return float(v10.mean()), v10, v01
+
+
+@dataclass(frozen=True)
+class DeLongResult:
+    """DeLong's test of two correlated AUCs."""
+
+    auc_a: float
+    auc_b: float
+    difference: float
+    se: float
+    z: float
+    p_value: float
+
+
+def delong_test(y_true, scores_a, scores_b) -> DeLongResult:
+    """DeLong's test for the difference of two AUCs measured on the same cases.
+
+    Implements DeLong, DeLong and Clarke-Pearson (1988) with the mid-rank
+    computation of the structural components (Sun and Xu, 2014). When the
+    standard error is 0 (both models rank every pair the same way), ``z`` is 0
+    and ``p_value`` 1 if the AUCs are equal.
+    """
+    auc_a, v10a, v01a = _delong_components(y_true, scores_a)
+    auc_b, v10b, v01b = _delong_components(y_true, scores_b)
+    s10 = np.cov(np.vstack([v10a, v10b])) if v10a.size > 1 else np.zeros((2, 2))
+    s01 = np.cov(np.vstack([v01a, v01b])) if v01a.size > 1 else np.zeros((2, 2))
+    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / v10a.size
+    var += (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / v01a.size
+    diff = auc_a - auc_b
+    se = math.sqrt(max(var, 0.0))
+    if se == 0:
+        if abs(diff) > 1e-12:
+            raise ValueError("DeLong's standard error is 0 with unequal AUCs; too few cases")
+        return DeLongResult(auc_a, auc_b, diff, 0.0, 0.0, 1.0)
+    z = diff / se
+    return DeLongResult(auc_a, auc_b, diff, se, z, float(2 * stats.norm.sf(abs(z))))
+
+
+def _as_probabilities(y_true, prob) -> tuple[np.ndarray, np.ndarray]:
+    y = _as_labels(y_true)
+    p = _as_scores(prob, y.size, "prob")
+    if p.min() < 0 or p.max() > 1:
+        raise ValueError("prob must be probabilities in [0, 1]; apply a sigmoid to logits first")
+    return y, p
+
+
+def brier_score(y_true, prob) -> float:
+    """Mean squared difference between predicted probability and outcome (0/1)."""
+    y, p = _as_probabilities(y_true, prob)
+    return float(np.mean((p - y) ** 2))
+
+
+def calibration_bins(y_true, prob, n_bins: int = 10) -> dict[str, np.ndarray]:
+    """Equal-width bins of predicted probability: count, mean prediction, observed rate.
+
+    Bin ``k`` holds probabilities in ``(k/n_bins, (k+1)/n_bins]`` (the first bin
+    also holds 0), the convention of :func:`sklearn.calibration.calibration_curve`.
+    Empty bins have ``nan`` means.
+    """
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    y, p = _as_probabilities(y_true, prob)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    ids = np.searchsorted(edges[1:-1], p)
+    count = np.bincount(ids, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_pred = np.bincount(ids, weights=p, minlength=n_bins) / count
+        observed = np.bincount(ids, weights=y, minlength=n_bins) / count
+    return {"edges": edges, "count": count, "mean_predicted": mean_pred, "observed": observed}
+
+
+def expected_calibration_error(y_true, prob, n_bins: int = 10) -> float:
+    """Expected calibration error of binary probabilities (equal-width bins).
+
+    ECE = sum over bins of (cases in bin / all cases) * |observed rate - mean
+    predicted probability|, with the bins of :func:`calibration_bins`.
+    """
+    b = calibration_bins(y_true, prob, n_bins)
+    used = b["count"] > 0
+    gaps = np.abs(b["observed"][used] - b["mean_predicted"][used])
+    return float(np.sum(b["count"][used] / b["count"].sum() * gaps))

@@ -1,0 +1,306 @@
+"""Tests of the classification metrics in medlab.metrics, with scikit-learn as the reference."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import (
+    accuracy_score,
+    brier_score_loss,
+    confusion_matrix,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+    roc_curve,
+)
+
+from medlab import metrics
+
+# Random binary problems: labels may be all one class; scores are rounded so that ties occur.
+labels_and_scores = st.integers(1, 60).flatmap(lambda n: st.tuples(
+    st.lists(st.integers(0, 1), min_size=n, max_size=n),
+    st.lists(st.integers(0, 8).map(lambda k: k / 8), min_size=n, max_size=n),
+))
+
+
+def _sk_metrics(y, p):
+    nan = np.nan
+    return {
+        "accuracy": accuracy_score(y, p),
+        "sensitivity": recall_score(y, p, zero_division=nan),
+        "specificity": recall_score(y, p, pos_label=0, zero_division=nan),
+        "ppv": precision_score(y, p, zero_division=nan),
+        "npv": precision_score(y, p, pos_label=0, zero_division=nan),
+        "f1": f1_score(y, p, zero_division=nan),
+    }
+
+
+@settings(max_examples=150, deadline=None)
+@given(labels_and_scores, st.sampled_from([0.0, 0.25, 0.5, 0.875, 1.0]))
+def test_binary_metrics_match_sklearn(ys, threshold):
+    y, s = map(np.array, ys)
+    pred = (s >= threshold).astype(int)
+    got = metrics.binary_metrics(y, pred)
+    tn, fp, fn, tp = confusion_matrix(y, pred, labels=[0, 1]).ravel()
+    assert metrics.confusion_counts(y, pred) == {"tp": tp, "fp": fp, "fn": fn, "tn": tn}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = _sk_metrics(y, pred)
+    for key, value in ref.items():
+        assert np.isclose(got[key], value, equal_nan=True), key
+    at = metrics.rates_at_threshold(y, s, threshold)
+    assert all(np.isclose(got[k], at[k], equal_nan=True) for k in got)
+
+
+@settings(max_examples=300, deadline=None)
+@given(labels_and_scores)
+def test_auc_rank_matches_sklearn_with_ties_or_raises(ys):
+    y, s = map(np.array, ys)
+    if y.min() == y.max():
+        with pytest.raises(ValueError, match="only one class"):
+            metrics.roc_auc_rank(y, s)
+        return
+    assert np.isclose(metrics.roc_auc_rank(y, s), roc_auc_score(y, s))
+
+
+def test_auc_rank_against_brute_force_pairs():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 200)
+    s = np.round(rng.normal(y, 1.0), 1)  # many ties
+    pos, neg = s[y == 1], s[y == 0]
+    brute = np.mean((pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :]))
+    assert np.isclose(metrics.roc_auc_rank(y, s), brute)
+
+
+def test_all_one_class_gives_nan_not_a_number_that_looks_right():
+    m = metrics.binary_metrics([1, 1, 1], [1, 0, 1])
+    assert np.isclose(m["sensitivity"], 2 / 3) and m["ppv"] == 1.0 and m["npv"] == 0.0
+    assert np.isnan(m["specificity"])  # no negatives: undefined, not 0 and not 1
+
+
+@pytest.mark.parametrize("bad", [[0.1, np.nan, 0.3], [0.1, np.inf, 0.2]])
+def test_nan_or_inf_scores_raise(bad):
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        metrics.roc_auc_rank([0, 1, 1], bad)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        metrics.rates_at_threshold([0, 1, 1], bad, 0.5)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        metrics.bootstrap_ci([0, 1, 1], bad, roc_auc_score, n_boot=10)
+
+
+@pytest.mark.parametrize("y", [[0, 2, 1], [-1, 0, 1], [0.5, 1, 0]])
+def test_labels_other_than_0_1_raise(y):
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        metrics.binary_metrics(y, [0, 1, 1])
+
+
+def test_shape_and_type_errors():
+    with pytest.raises(ValueError, match="has 2 values"):
+        metrics.roc_auc_rank([0, 1, 1], [0.2, 0.3])
+    with pytest.raises(ValueError, match="one-dimensional"):
+        metrics.binary_metrics(np.zeros((2, 2)), np.zeros((2, 2)))
+    with pytest.raises(TypeError):
+        metrics.binary_metrics(["a", "b"], [0, 1])
+    with pytest.raises(ValueError, match="empty"):
+        metrics.binary_metrics([], [])
+    with pytest.raises(ValueError, match="threshold"):
+        metrics.rates_at_threshold([0, 1], [0.1, 0.9], float("nan"))
+    with pytest.raises(ValueError, match="empty"):
+        metrics.metrics_from_counts(0, 0, 0, 0)
+    with pytest.raises(ValueError, match="non-negative"):
+        metrics.metrics_from_counts(-1, 0, 0, 3)
+
+
+def test_predictive_values_bayes_against_counting():
+    rng = np.random.default_rng(2)
+    for _ in range(50):
+        sens, spec, prev = rng.uniform(0.01, 0.99, 3)
+        n = 10**6
+        tp, fn = sens * prev * n, (1 - sens) * prev * n
+        tn, fp = spec * (1 - prev) * n, (1 - spec) * (1 - prev) * n
+        ppv, npv = metrics.predictive_values(sens, spec, prev)
+        assert np.isclose(ppv, tp / (tp + fp)) and np.isclose(npv, tn / (tn + fn))
+    ppv, npv = metrics.predictive_values(0.9, 0.9, np.array([0.01, 0.5]))
+    assert np.allclose(ppv, [0.009 / (0.009 + 0.099), 0.9])
+    assert np.isnan(metrics.predictive_values(1.0, 1.0, 0.0)[0])  # nobody positive: PPV undefined
+    with pytest.raises(ValueError, match="prevalence"):
+        metrics.predictive_values(0.9, 0.9, 1.5)
+    with pytest.raises(ValueError, match="sensitivity"):
+        metrics.predictive_values(90, 0.9, 0.1)
+
+
+def _brute_thresholds(y, s):
+    """Every candidate threshold with its sensitivity and specificity, from high to low."""
+    cands = np.r_[np.inf, np.unique(s)[::-1]]
+    tp = np.array([np.sum(s[y == 1] >= t) for t in cands])
+    tn = np.array([np.sum(s[y == 0] < t) for t in cands])
+    return cands, tp, tn
+
+
+@settings(max_examples=200, deadline=None)
+@given(labels_and_scores, st.sampled_from([0.5, 0.8, 0.95, 1.0]), st.floats(0.5, 20))
+def test_threshold_choosers_against_brute_force(ys, target, cost_ratio):
+    y, s = map(np.array, ys)
+    if y.min() == y.max():
+        with pytest.raises(ValueError, match="both"):
+            metrics.threshold_youden(y, s)
+        return
+    cands, tp, tn = _brute_thresholds(y, s)
+    n_pos, n_neg = y.sum(), (1 - y).sum()
+    j = tp * n_neg + tn * n_pos  # (sensitivity + specificity) * n_pos * n_neg, exact
+    assert metrics.threshold_youden(y, s) == cands[np.argmax(j)]  # the highest of tied thresholds
+    t_sens = metrics.threshold_for_sensitivity(y, s, target)
+    assert t_sens == cands[np.flatnonzero(tp >= target * n_pos - 1e-9)[0]]
+    cost = cost_ratio * (n_pos - tp) + (n_neg - tn)
+    t_cost = metrics.threshold_min_cost(y, s, cost_fn=cost_ratio, cost_fp=1.0)
+    assert np.isclose(cost[cands == t_cost][0], cost.min())
+
+
+def test_threshold_for_sensitivity_reaches_target_on_real_scale():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 500)
+    s = rng.normal(y * 1.5, 1.0)
+    t = metrics.threshold_for_sensitivity(y, s, 0.95)
+    assert metrics.rates_at_threshold(y, s, t)["sensitivity"] >= 0.95
+    assert np.mean(s[y == 1] >= np.nextafter(t, np.inf)) < 0.95  # any higher threshold misses it
+    fpr, tpr, thr = roc_curve(y, s)
+    assert t in thr
+    with pytest.raises(ValueError, match="target"):
+        metrics.threshold_for_sensitivity(y, s, 95)
+
+
+def test_bootstrap_ci_is_seeded_covers_estimate_and_matches_manual_loop():
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 300)
+    s = rng.normal(y, 1.0)
+    a = metrics.bootstrap_ci(y, s, roc_auc_score, n_boot=200, seed=7)
+    b = metrics.bootstrap_ci(y, s, roc_auc_score, n_boot=200, seed=7)
+    assert a.low == b.low and a.high == b.high
+    assert a.low < a.estimate < a.high
+    assert np.isclose(a.estimate, roc_auc_score(y, s))
+    # independent re-implementation of the stratified resampling
+    r = np.random.default_rng(7)
+    neg, pos = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
+    reps = []
+    for _ in range(200):
+        idx = np.concatenate([r.choice(neg, neg.size), r.choice(pos, pos.size)])
+        reps.append(roc_auc_score(y[idx], s[idx]))
+    assert np.allclose(np.quantile(reps, [0.025, 0.975]), [a.low, a.high])
+
+
+def test_bootstrap_ci_width_matches_binomial_theory_for_sensitivity():
+    # the sensitivity of 100 positives with true rate 0.8 has SE sqrt(0.8 * 0.2 / 100) = 0.04
+    y = np.r_[np.ones(100, int), np.zeros(100, int)]
+    pred = np.r_[np.ones(80), np.zeros(20), np.zeros(100)]
+    sens = lambda yy, pp: pp[yy == 1].mean()  # noqa: E731
+    res = metrics.bootstrap_ci(y, pred, sens, n_boot=4000, seed=0)
+    assert np.isclose(res.replicates.std(), 0.04, rtol=0.1)
+
+
+def test_bootstrap_unstratified_one_class_resample_raises_clearly():
+    y = np.r_[1, np.zeros(30, int)]
+    s = np.linspace(0, 1, 31)
+    sens = lambda yy, ss: metrics.rates_at_threshold(yy, ss, 0.5)["sensitivity"]  # noqa: E731
+    with pytest.raises(ValueError, match="undefined"):
+        metrics.bootstrap_ci(y, s, sens, n_boot=200, stratified=False)
+    with pytest.raises(ValueError, match="n_boot"):
+        metrics.bootstrap_ci(y, s, sens, n_boot=5)
+    with pytest.raises(ValueError, match="level"):
+        metrics.bootstrap_ci(y, s, sens, level=95)
+
+
+def _psi_components(y, s):
+    pos, neg = s[y == 1], s[y == 0]
+    psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    return psi.mean(1), psi.mean(0)
+
+
+def test_delong_components_against_brute_force():
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 120)
+    s = np.round(rng.normal(y, 1.0), 1)
+    auc, v10, v01 = metrics._delong_components(y, s)
+    b10, b01 = _psi_components(y, s)
+    assert np.allclose(v10, b10) and np.allclose(v01, b01)
+    assert np.isclose(auc, roc_auc_score(y, s))
+
+
+def test_delong_se_matches_paired_bootstrap():
+    rng = np.random.default_rng(6)
+    n = 800
+    y = rng.integers(0, 2, n)
+    latent = rng.normal(size=n)
+    a = y * 1.2 + latent + rng.normal(0, 0.7, n)
+    b = y * 0.9 + latent + rng.normal(0, 0.7, n)
+    d = metrics.delong_test(y, a, b)
+    assert np.isclose(d.auc_a, roc_auc_score(y, a)) and np.isclose(d.auc_b, roc_auc_score(y, b))
+    boot = metrics.paired_bootstrap(y, a, b, metrics.roc_auc_rank, n_boot=1500, seed=1)
+    assert np.isclose(boot.estimate, d.difference)
+    assert np.isclose(boot.replicates.std(ddof=1), d.se, rtol=0.12)
+    assert d.p_value < 0.05 and boot.low > 0  # both see the real difference
+
+
+def test_delong_identical_models_and_one_class():
+    y = np.array([0, 0, 1, 1, 1])
+    s = np.array([0.1, 0.4, 0.35, 0.8, 0.9])
+    d = metrics.delong_test(y, s, s)
+    assert d.difference == 0 and d.p_value == 1.0
+    with pytest.raises(ValueError, match="only one class"):
+        metrics.delong_test(np.ones(5, int), s, s)
+
+
+@settings(max_examples=200, deadline=None)
+@given(labels_and_scores, st.integers(1, 12))
+def test_calibration_against_sklearn(ys, n_bins):
+    y, p = map(np.array, ys)
+    assert np.isclose(metrics.brier_score(y, p), brier_score_loss(y, p, pos_label=1))
+    b = metrics.calibration_bins(y, p, n_bins)
+    used = b["count"] > 0
+    if y.min() != y.max():
+        prob_true, prob_pred = calibration_curve(y, p, n_bins=n_bins)
+        assert np.allclose(b["observed"][used], prob_true)
+        assert np.allclose(b["mean_predicted"][used], prob_pred)
+    # ECE by an independent loop over bins
+    edges = np.linspace(0, 1, n_bins + 1)
+    ece = 0.0
+    for k in range(n_bins):
+        inside = (p > edges[k]) & (p <= edges[k + 1]) if k else (p <= edges[1])
+        if inside.any():
+            ece += inside.mean() * abs(y[inside].mean() - p[inside].mean())
+    assert np.isclose(metrics.expected_calibration_error(y, p, n_bins), ece)
+
+
+def test_calibration_errors():
+    with pytest.raises(ValueError, match="probabilities"):
+        metrics.brier_score([0, 1], [-0.2, 1.3])
+    with pytest.raises(ValueError, match="n_bins"):
+        metrics.expected_calibration_error([0, 1], [0.2, 0.3], n_bins=0)
+    assert metrics.expected_calibration_error([0, 1, 1, 0], [0.0, 1.0, 1.0, 0.0]) == 0.0
+
+
+def test_import_medlab_metrics_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = "import sys, medlab.metrics; assert 'tensorflow' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_evaluation_exercise_answers_are_consistent():
+    from medlab.exercises import check, get
+
+    ppv, _ = metrics.predictive_values(0.90, 0.95, 0.02)
+    assert np.isclose(get("evaluation.q1").expected(), ppv)
+    assert check("evaluation.q1", ppv, quiet=True) and not check("evaluation.q1", 0.90, quiet=True)
+    low, high = get("evaluation.q2").expected()
+    assert 0.5 < low < high <= 1.0
+    assert 0.0 < get("evaluation.q3").expected() <= 1.0
+    cm = np.array([[30, 8, 2], [6, 24, 5], [1, 4, 20]])
+    w = (np.arange(3)[:, None] - np.arange(3)[None, :]) ** 2 / 4
+    o = cm / cm.sum()
+    e = np.outer(o.sum(1), o.sum(0))
+    assert np.isclose(get("evaluation.q4").expected(), 1 - (w * o).sum() / (w * e).sum())

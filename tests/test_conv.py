@@ -210,3 +210,21 @@ def test_receptive_field_bad_layer():
 def test_integer_input_is_not_truncated():
     out = conv2d(np.arange(9).reshape(3, 3), np.full((2, 2), 0.25))
     assert out.dtype.kind == "f" and np.isclose(out[0, 0], 2.0)
+
+
+def test_exercise_answers_agree_with_medlab_conv():
+    """The exercise module computes its answers without medlab.conv; both must agree."""
+    from medlab.exercises import convolution as ex
+
+    assert ex.EXERCISES["q1"].expected() == conv_output_size(conv_output_size(512, 7, 2, 3), 3, 2, 1)
+    assert ex.EXERCISES["q2"].expected() == conv2d(GRID, SOBEL_X.T, padding=1)[0, 0]
+    assert ex.EXERCISES["q4"].expected() == receptive_field(
+        [(3, 1), (3, 1), (2, 2), (3, 1), (3, 1), (2, 2), (3, 1)])[-1]["rf"]
+
+
+def test_import_does_not_load_tensorflow():
+    import subprocess
+    import sys
+
+    code = "import sys, medlab.conv; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -52,6 +52,8 @@ def _pads(n: int, k: int, stride: int, dilation: int, padding: Padding, axis: in
         if mode == "same":
             return same_padding(n, k, stride, dilation)
         raise ValueError(f"padding must be 'valid', 'same', an int or a pair of ints, got {padding!r}")
+    if isinstance(padding, (tuple, list)) and len(padding) != 2:
+        raise ValueError(f"padding as a sequence must be (rows, columns), got {padding!r}")
     p = padding[axis] if isinstance(padding, (tuple, list)) else padding
     if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 0:
         raise ValueError(f"padding must be a non-negative integer (or a pair of them), got {padding!r}")

@@ -66,6 +66,7 @@ def test_worked_example():
     assert np.array_equal(conv2d(GRID, SOBEL_X, padding=1), WORKED)
     assert np.array_equal(conv2d(GRID, SOBEL_X, padding="same"), WORKED)
     assert np.array_equal(conv2d(GRID, SOBEL_X), WORKED[1:-1, 1:-1])
+    assert np.array_equal(conv2d(GRID, SOBEL_X, padding=(1, 0)), WORKED[:, 1:-1])
 
 
 def test_worked_example_simpleitk_flips_the_kernel():
@@ -175,6 +176,7 @@ def test_receptive_field_by_impulse(layers):
 @pytest.mark.parametrize("kwargs, match", [
     ({"stride": 0}, "stride"), ({"stride": -1}, "stride"), ({"dilation": 0}, "dilation"),
     ({"padding": -1}, "padding"), ({"padding": "full"}, "padding"), ({"stride": 1.5}, "stride"),
+    ({"padding": (1,)}, "padding"), ({"padding": (1, 1, 1)}, "padding"), ({"padding": (1, -1)}, "padding"),
 ])
 def test_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -207,3 +207,16 @@ def test_bad_input_gives_clear_errors(tmp_path):
         io.from_array(np.zeros((2, 2)), spacing=(1.0, 0.0))
     with pytest.raises(ValueError, match="3D"):
         io.ras_affine(sitk.Image(4, 4, sitk.sitkUInt8))
+
+
+def test_exercise_answers_agree_with_independent_readers():
+    from medlab.exercises import get
+
+    hu = io.to_array(io.read_image(data.fetch("693_UNCR.dcm"))).array[0]
+    assert get("images_as_data.q1").expected() == pytest.approx(float(hu[256, 256]))
+    mr2 = io.read_image(data.fetch("MR2_UNCR.dcm"))
+    g = io.to_array(mr2)
+    by_hand = np.array(g.origin) + g.direction @ (np.array(g.spacing[::-1]) * np.array([100, 200, 0]))
+    np.testing.assert_allclose(get("images_as_data.q3").expected(), by_hand, atol=1e-6)
+    wm = np.asarray(nib.load(data.fetch("mni152_wm.nii.gz")).dataobj)
+    assert get("images_as_data.q5").expected() == pytest.approx((wm > 127).sum() / 1000)

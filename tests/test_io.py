@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import locale
 import warnings
 
 import nibabel as nib
@@ -140,7 +141,16 @@ def test_from_array_round_trip():
 
 
 def _write_series(image: sitk.Image, folder, uid: str) -> None:
-    """Write a 3D image as a DICOM series, one file per slice (SimpleITK's recipe)."""
+    """Write a 3D image as a DICOM series, keeping Python's locale (GDCM's writer resets it to C)."""
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        _write_slices(image, folder, uid)
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+
+
+def _write_slices(image: sitk.Image, folder, uid: str) -> None:
+    """One DICOM file per slice (SimpleITK's DicomSeriesFromArray recipe)."""
     folder.mkdir(parents=True, exist_ok=True)
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
@@ -165,7 +175,9 @@ def mni_small():
 
 def test_read_dicom_series_folder(tmp_path, mni_small):
     _write_series(mni_small, tmp_path / "series", "1.2.826.0.1.3680043.2.1125.1.1")
+    before = locale.setlocale(locale.LC_CTYPE)
     got = io.read_image(tmp_path / "series")
+    assert locale.setlocale(locale.LC_CTYPE) == before  # reading leaves Python's text encoding alone
     np.testing.assert_array_equal(sitk.GetArrayFromImage(got), sitk.GetArrayFromImage(mni_small))
     np.testing.assert_allclose(got.GetSpacing(), mni_small.GetSpacing(), atol=1e-4)
     np.testing.assert_allclose(got.GetOrigin(), mni_small.GetOrigin(), atol=1e-4)

@@ -159,6 +159,39 @@ def montage(image, axis: str = "axial", n: int = 6, overlay=None, vmin=None, vma
     return fig
 
 
+def _png(fig) -> bytes:
+    """Render a figure to PNG bytes and close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _image_widget(render, controls):
+    """Controls above an image that ``render(*values)`` redraws whenever a control changes.
+
+    The picture is an ``ipywidgets.Image`` holding PNG bytes, not an ``Output`` widget: headless
+    executors (nbclient, used by nbconvert and Jupyter Book) can deadlock on Output widgets that
+    capture a display while a cell runs.
+    """
+    import ipywidgets as widgets
+
+    _enable_colab_widgets()
+    image = widgets.Image(format="png")
+
+    def update(_change=None) -> None:
+        image.value = _png(render(*(c.value for c in controls)))
+
+    for control in controls:
+        control.observe(update, names="value")
+    update()
+    return widgets.VBox([*controls, image])
+
+
 def slice_viewer(image, axis: str = "axial", overlay=None, vmin=None, vmax=None,
                  overlay_kw: Mapping | None = None, interactive: bool | None = None):
     """A slider to scroll through the slices of a 3D image, or a static montage.
@@ -171,25 +204,21 @@ def slice_viewer(image, axis: str = "axial", overlay=None, vmin=None, vmax=None,
     if not interactive:
         return montage(image, axis, overlay=overlay, vmin=vmin, vmax=vmax, overlay_kw=overlay_kw)
     import ipywidgets as widgets
+    import matplotlib.pyplot as plt
 
     vol, spacing = _volume(image)
     ov = _overlay_array(overlay, vol.shape)
-    depth = vol.shape[_PLANES.index(axis)] if axis in _PLANES else 0
-    if not depth:
+    if axis not in _PLANES:
         raise ValueError(f"axis must be one of {_PLANES}, got {axis!r}")
-    _enable_colab_widgets()
+    depth = vol.shape[_PLANES.index(axis)]
 
-    def draw(index: int) -> None:
-        import matplotlib.pyplot as plt
-        from IPython.display import display
-
+    def render(index: int):
         fig, ax = plt.subplots(figsize=(5, 5))
         _draw(ax, vol, spacing, axis, index, ov, vmin, vmax, overlay_kw)
-        display(fig)
-        plt.close(fig)
+        return fig
 
     slider = widgets.IntSlider(value=depth // 2, min=0, max=depth - 1, description=f"{axis} slice")
-    return widgets.interactive(draw, index=slider)
+    return _image_widget(render, [slider])
 
 
 def window_grid(array, spacing: Sequence[float] | None, windows: Mapping[str, tuple[float, float]],
@@ -225,23 +254,18 @@ def window_viewer(array, spacing: Sequence[float] | None = None, level: float = 
     if not interactive:
         return window_grid(arr, spacing, windows or {"window": (level, width)})
     import ipywidgets as widgets
+    import matplotlib.pyplot as plt
 
-    _enable_colab_widgets()
     lo, hi = float(arr.min()), float(arr.max())
 
-    def draw(level: float, width: float) -> None:
-        import matplotlib.pyplot as plt
-        from IPython.display import display
-
+    def render(level: float, width: float):
         fig, ax = plt.subplots(figsize=(5, 5))
         imshow_mm(ax, arr, spacing, vmin=level - width / 2, vmax=level + width / 2)
         ax.set_title(f"level {level:g}, width {width:g}")
-        display(fig)
-        plt.close(fig)
+        return fig
 
-    return widgets.interactive(
-        draw,
-        level=widgets.FloatSlider(value=level, min=lo, max=hi, step=1.0, description="level"),
-        width=widgets.FloatSlider(value=width, min=1.0, max=max(hi - lo, 2.0), step=1.0,
-                                  description="width"),
-    )
+    controls = [
+        widgets.FloatSlider(value=level, min=lo, max=hi, step=1.0, description="level"),
+        widgets.FloatSlider(value=width, min=1.0, max=max(hi - lo, 2.0), step=1.0, description="width"),
+    ]
+    return _image_widget(render, controls)

@@ -81,10 +81,18 @@ def test_viewers_build_widgets_when_asked():
     widgets = pytest.importorskip("ipywidgets")
     image, arr = _marked_volume()
     w = viz.slice_viewer(image, axis="sagittal", overlay=image, interactive=True)
-    assert isinstance(w, widgets.interactive)
-    assert w.children[0].max == 13
+    assert isinstance(w, widgets.VBox)
+    slider, picture = w.children
+    assert slider.max == 13 and picture.value[:8] == b"\x89PNG\r\n\x1a\n"
+    before = picture.value
+    slider.value = 3  # moving the slider redraws the picture, without a front end
+    assert bytes(picture.value) != bytes(before)
     w = viz.window_viewer(arr[7], (1, 1), level=0.5, width=1.0, interactive=True)
     assert [c.description for c in w.children[:2]] == ["level", "width"]
+    before = w.children[2].value
+    w.children[0].value = 0.9  # level
+    assert bytes(w.children[2].value) != bytes(before)
+    assert not plt.get_fignums()  # every rendered figure is closed
 
 
 def test_bad_input():

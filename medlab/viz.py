@@ -1,0 +1,271 @@
+"""Viewing medical images: physical axes, orthogonal planes, slice and window viewers.
+
+Introduced in the chapter *Medical images as data* (chapters/images_as_data.ipynb).
+Static functions return a :class:`matplotlib.figure.Figure`; the viewers
+return an ipywidgets widget when a Jupyter kernel and ipywidgets are present
+(JupyterLab, Colab) and otherwise the same content as a static figure.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+_PLANES = ("axial", "coronal", "sagittal")
+
+
+def widgets_available() -> bool:
+    """True when ipywidgets is installed and code runs in a Jupyter kernel."""
+    try:
+        import ipywidgets  # noqa: F401
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def _enable_colab_widgets() -> None:
+    if "google.colab" in sys.modules:  # pragma: no cover - only on Colab
+        from google.colab import output
+
+        output.enable_custom_widget_manager()
+
+
+def _image2d(array, name: str = "array") -> np.ndarray:
+    arr = np.asarray(array)
+    if arr.ndim == 3 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2D image (rows, columns), got shape {arr.shape}")
+    return arr
+
+
+def imshow_mm(ax, array, spacing: Sequence[float] | None = None, **kwargs):
+    """Draw a 2D image with axes in millimetres (``spacing`` = row, column) or pixels.
+
+    Extra keyword arguments go to :meth:`matplotlib.axes.Axes.imshow`
+    (default ``cmap="gray"``).
+    """
+    arr = _image2d(array)
+    if spacing is None:
+        sy, sx, unit = 1.0, 1.0, "pixels"
+    else:
+        sy, sx, unit = float(spacing[0]), float(spacing[1]), "mm"
+        if min(sy, sx) <= 0:
+            raise ValueError(f"spacing must be positive, got {spacing}")
+    kwargs.setdefault("cmap", "gray")
+    kwargs.setdefault("interpolation", "nearest")
+    im = ax.imshow(arr, extent=(0, arr.shape[1] * sx, arr.shape[0] * sy, 0), **kwargs)
+    ax.set_xlabel(f"x ({unit})")
+    ax.set_ylabel(f"y ({unit})")
+    return im
+
+
+def _volume(image):
+    """Reorient a 3D image to LPS and return (array zyx, spacing zyx)."""
+    import SimpleITK as sitk
+
+    if not isinstance(image, sitk.Image):
+        raise TypeError(f"expected a SimpleITK.Image, got {type(image).__name__}")
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise ValueError("expected a 3D single-channel image, got "
+                         f"{image.GetDimension()}D with {image.GetNumberOfComponentsPerPixel()} channels")
+    lps = sitk.DICOMOrient(image, "LPS")
+    return sitk.GetArrayFromImage(lps), tuple(reversed(lps.GetSpacing()))
+
+
+def plane(array: np.ndarray, spacing: Sequence[float], axis: str, index: int):
+    """One slice of an LPS-oriented ``(z, y, x)`` volume, ready to draw.
+
+    Returns the 2D slice and its ``(row, column)`` spacing. Axial slices show
+    the patient's right on the left and anterior at the top (radiological
+    convention); coronal and sagittal slices have the head at the top.
+    """
+    if axis not in _PLANES:
+        raise ValueError(f"axis must be one of {_PLANES}, got {axis!r}")
+    k = _PLANES.index(axis)
+    if not 0 <= index < array.shape[k]:
+        raise ValueError(f"{axis} index {index} is outside 0..{array.shape[k] - 1}")
+    sz, sy, sx = spacing
+    if axis == "axial":
+        return array[index], (sy, sx)
+    if axis == "coronal":
+        return array[::-1, index, :], (sz, sx)
+    return array[::-1, :, index], (sz, sy)
+
+
+def _draw(ax, vol, spacing, axis, index, overlay=None, vmin=None, vmax=None, overlay_kw=None):
+    sl, sp = plane(vol, spacing, axis, index)
+    imshow_mm(ax, sl, sp, vmin=vmin, vmax=vmax)
+    if overlay is not None:
+        kw = {"cmap": "magma", "alpha": 0.6, "threshold": 0.0, **(overlay_kw or {})}
+        ov, _ = plane(overlay, spacing, axis, index)
+        imshow_mm(ax, np.ma.masked_less_equal(ov, kw.pop("threshold")), sp, **kw)
+    ax.set_title(f"{axis}, slice {index}", fontsize=9)
+    ax.set_xlabel("mm")
+    ax.set_ylabel("mm")
+
+
+def _overlay_array(overlay, shape):
+    if overlay is None:
+        return None
+    arr, _ = _volume(overlay)
+    if arr.shape != shape:
+        raise ValueError(f"overlay shape {arr.shape} differs from the image shape {shape}; "
+                         "resample it onto the image grid first (medlab.preprocess.resample_like)")
+    return arr
+
+
+def orthogonal_views(image, index: Sequence[int] | None = None, overlay=None, vmin=None, vmax=None,
+                     overlay_kw: Mapping | None = None, figsize=(12, 4.2)):
+    """Axial, coronal and sagittal slices of a 3D image, drawn in mm.
+
+    ``index`` is ``(z, y, x)`` in the LPS-oriented volume (default: centre).
+    ``overlay`` is an image on the same grid (e.g. a probability map), drawn
+    with ``overlay_kw`` (``cmap``, ``alpha``, ``threshold``, ``vmin``, ``vmax``).
+    """
+    import matplotlib.pyplot as plt
+
+    vol, spacing = _volume(image)
+    ov = _overlay_array(overlay, vol.shape)
+    index = [n // 2 for n in vol.shape] if index is None else list(index)
+    fig, axes = plt.subplots(1, 3, figsize=figsize)
+    for ax, axis, k in zip(axes, _PLANES, range(3), strict=True):
+        _draw(ax, vol, spacing, axis, index[k], ov, vmin, vmax, overlay_kw)
+    fig.tight_layout()
+    return fig
+
+
+def montage(image, axis: str = "axial", n: int = 6, overlay=None, vmin=None, vmax=None,
+            overlay_kw: Mapping | None = None, figsize=None):
+    """``n`` evenly spaced slices of a 3D image along one axis (the static slice scroller)."""
+    import matplotlib.pyplot as plt
+
+    vol, spacing = _volume(image)
+    ov = _overlay_array(overlay, vol.shape)
+    if axis not in _PLANES:
+        raise ValueError(f"axis must be one of {_PLANES}, got {axis!r}")
+    depth = vol.shape[_PLANES.index(axis)]
+    if not isinstance(n, (int, np.integer)) or not 1 <= n <= depth:
+        raise ValueError(f"n must be an integer in 1..{depth}, got {n!r}")
+    picks = np.linspace(0, depth - 1, n + 2).round().astype(int)[1:-1]
+    fig, axes = plt.subplots(1, n, figsize=figsize or (2.4 * n, 2.8), squeeze=False)
+    for ax, idx in zip(axes[0], picks, strict=True):
+        _draw(ax, vol, spacing, axis, int(idx), ov, vmin, vmax, overlay_kw)
+    fig.tight_layout()
+    return fig
+
+
+def _png(fig) -> bytes:
+    """Render a figure to PNG bytes and close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _image_widget(render, controls):
+    """Controls above an image that ``render(*values)`` redraws whenever a control changes.
+
+    The picture is an ``ipywidgets.Image`` holding PNG bytes, not an ``Output`` widget: headless
+    executors (nbclient, used by nbconvert and Jupyter Book) can deadlock on Output widgets that
+    capture a display while a cell runs.
+    """
+    import ipywidgets as widgets
+
+    _enable_colab_widgets()
+    image = widgets.Image(format="png")
+
+    def update(_change=None) -> None:
+        image.value = _png(render(*(c.value for c in controls)))
+
+    for control in controls:
+        control.observe(update, names="value")
+    update()
+    return widgets.VBox([*controls, image])
+
+
+def slice_viewer(image, axis: str = "axial", overlay=None, vmin=None, vmax=None,
+                 overlay_kw: Mapping | None = None, interactive: bool | None = None):
+    """A slider to scroll through the slices of a 3D image, or a static montage.
+
+    With ``interactive=None`` a widget is returned when :func:`widgets_available`,
+    otherwise the figure of :func:`montage`.
+    """
+    if interactive is None:
+        interactive = widgets_available()
+    if not interactive:
+        return montage(image, axis, overlay=overlay, vmin=vmin, vmax=vmax, overlay_kw=overlay_kw)
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    vol, spacing = _volume(image)
+    ov = _overlay_array(overlay, vol.shape)
+    if axis not in _PLANES:
+        raise ValueError(f"axis must be one of {_PLANES}, got {axis!r}")
+    depth = vol.shape[_PLANES.index(axis)]
+
+    def render(index: int):
+        fig, ax = plt.subplots(figsize=(5, 5))
+        _draw(ax, vol, spacing, axis, index, ov, vmin, vmax, overlay_kw)
+        return fig
+
+    slider = widgets.IntSlider(value=depth // 2, min=0, max=depth - 1, description=f"{axis} slice")
+    return _image_widget(render, [slider])
+
+
+def window_grid(array, spacing: Sequence[float] | None, windows: Mapping[str, tuple[float, float]],
+                figsize=None):
+    """The same 2D image under several ``{name: (level, width)}`` windows, side by side."""
+    import matplotlib.pyplot as plt
+
+    arr = _image2d(array)
+    if not windows:
+        raise ValueError("give at least one window as {name: (level, width)}")
+    fig, axes = plt.subplots(1, len(windows), figsize=figsize or (3.2 * len(windows), 3.6), squeeze=False)
+    for ax, (name, (level, width)) in zip(axes[0], windows.items(), strict=True):
+        if width <= 0:
+            raise ValueError(f"window {name!r}: width must be positive, got {width}")
+        imshow_mm(ax, arr, spacing, vmin=level - width / 2, vmax=level + width / 2)
+        ax.set_title(f"{name}\nL {level:g} / W {width:g}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def window_viewer(array, spacing: Sequence[float] | None = None, level: float = 40.0,
+                  width: float = 400.0, windows: Mapping[str, tuple[float, float]] | None = None,
+                  interactive: bool | None = None):
+    """Level and width sliders on a 2D image (CT in HU), or a static :func:`window_grid`.
+
+    The static fallback shows ``windows`` (default: the one ``level``/``width``).
+    """
+    arr = _image2d(array)
+    if width <= 0:
+        raise ValueError(f"window width must be positive, got {width}")
+    if interactive is None:
+        interactive = widgets_available()
+    if not interactive:
+        return window_grid(arr, spacing, windows or {"window": (level, width)})
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    lo, hi = float(arr.min()), float(arr.max())
+
+    def render(level: float, width: float):
+        fig, ax = plt.subplots(figsize=(5, 5))
+        imshow_mm(ax, arr, spacing, vmin=level - width / 2, vmax=level + width / 2)
+        ax.set_title(f"level {level:g}, width {width:g}")
+        return fig
+
+    controls = [
+        widgets.FloatSlider(value=level, min=lo, max=hi, step=1.0, description="level"),
+        widgets.FloatSlider(value=width, min=1.0, max=max(hi - lo, 2.0), step=1.0, description="width"),
+    ]
+    return _image_widget(render, controls)

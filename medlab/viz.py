@@ -171,15 +171,20 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _image_widget(render, controls):
-    """Controls above an image that ``render(*values)`` redraws whenever a control changes.
+def interactive_figure(render, controls, header=None):
+    """Controls above a figure that ``render(*values)`` redraws whenever a control changes.
 
-    The picture is an ``ipywidgets.Image`` holding PNG bytes, not an ``Output`` widget: headless
-    executors (nbclient, used by nbconvert and Jupyter Book) can deadlock on Output widgets that
-    capture a display while a cell runs.
+    ``render`` receives the controls' values in order and returns a Matplotlib figure (which
+    is closed after drawing). The picture is an ``ipywidgets.Image`` holding PNG bytes, not an
+    ``Output`` widget: headless executors (nbclient, used by nbconvert and Jupyter Book) can
+    deadlock on Output widgets that capture a display while a cell runs, so chapters use this
+    instead of ``ipywidgets.interact``. ``header`` replaces the plain list of controls above the
+    figure (e.g. a grid of them). Introduced in the chapter *Medical images as data*.
     """
     import ipywidgets as widgets
 
+    if not controls:
+        raise ValueError("give at least one control widget")
     _enable_colab_widgets()
     image = widgets.Image(format="png")
 
@@ -189,7 +194,7 @@ def _image_widget(render, controls):
     for control in controls:
         control.observe(update, names="value")
     update()
-    return widgets.VBox([*controls, image])
+    return widgets.VBox([*(controls if header is None else [header]), image])
 
 
 def slice_viewer(image, axis: str = "axial", overlay=None, vmin=None, vmax=None,
@@ -218,7 +223,7 @@ def slice_viewer(image, axis: str = "axial", overlay=None, vmin=None, vmax=None,
         return fig
 
     slider = widgets.IntSlider(value=depth // 2, min=0, max=depth - 1, description=f"{axis} slice")
-    return _image_widget(render, [slider])
+    return interactive_figure(render, [slider])
 
 
 def window_grid(array, spacing: Sequence[float] | None, windows: Mapping[str, tuple[float, float]],
@@ -268,4 +273,4 @@ def window_viewer(array, spacing: Sequence[float] | None = None, level: float = 
         widgets.FloatSlider(value=level, min=lo, max=hi, step=1.0, description="level"),
         widgets.FloatSlider(value=width, min=1.0, max=max(hi - lo, 2.0), step=1.0, description="width"),
     ]
-    return _image_widget(render, controls)
+    return interactive_figure(render, controls)

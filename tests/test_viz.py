@@ -111,3 +111,27 @@ def test_bad_input():
         viz.orthogonal_views(arr)
     with pytest.raises(ValueError, match="3D"):
         viz.montage(sitk.Image(4, 4, sitk.sitkFloat32))
+
+
+def test_interactive_figure_redraws_on_change():
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    from medlab.viz import interactive_figure
+
+    calls = []
+
+    def render(value):
+        calls.append(value)
+        fig, ax = plt.subplots()
+        ax.plot([0, value])
+        return fig
+
+    slider = widgets.IntSlider(value=1, min=0, max=5)
+    box = interactive_figure(render, [slider])
+    first = box.children[-1].value
+    slider.value = 4
+    assert calls == [1, 4]
+    assert box.children[-1].value[:4] == b"\x89PNG" and box.children[-1].value != first
+    with pytest.raises(ValueError, match="control"):
+        interactive_figure(render, [])

@@ -79,7 +79,7 @@ def check_labels(labels: Any, n_classes: int) -> np.ndarray:
     return arr
 
 
-def _check_args(input_shape: Sequence[int], n_classes: int) -> tuple[int, int, int]:
+def _classifier_args(input_shape: Sequence[int], n_classes: int) -> tuple[int, int, int]:
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"input_shape must be (height, width, channels), got {tuple(input_shape)}")
@@ -88,7 +88,7 @@ def _check_args(input_shape: Sequence[int], n_classes: int) -> tuple[int, int, i
     return shape  # type: ignore[return-value]
 
 
-def _head(x: Any, n_classes: int) -> Any:
+def _classifier_head(x: Any, n_classes: int) -> Any:
     """Output layer: one sigmoid unit for two classes, a softmax otherwise (always float32)."""
     from keras import layers
 
@@ -97,7 +97,8 @@ def _head(x: Any, n_classes: int) -> Any:
     return layers.Dense(n_classes, activation="softmax", dtype="float32", name="probabilities")(x)
 
 
-def _standardise(inputs: Any, mean: float | Sequence[float], variance: float | Sequence[float]) -> Any:
+def _classifier_standardise(inputs: Any, mean: float | Sequence[float],
+                            variance: float | Sequence[float]) -> Any:
     from keras import layers
 
     return layers.Normalization(mean=mean, variance=variance, name="standardise")(inputs)
@@ -128,16 +129,16 @@ def source_cnn(input_shape: Sequence[int] = (28, 28, 1), n_classes: int = 2,
     import keras
     from keras import layers
 
-    shape = _check_args(input_shape, n_classes)
+    shape = _classifier_args(input_shape, n_classes)
     inputs = keras.Input(shape)
-    x = _standardise(inputs, mean, variance)
+    x = _classifier_standardise(inputs, mean, variance)
     x = layers.Conv2D(32, 3, activation="relu", name="conv1")(x)
     x = layers.MaxPooling2D(name="pool1")(x)
     x = layers.Conv2D(64, 3, activation="relu", name="conv2")(x)
     x = layers.MaxPooling2D(name="pool2")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(64, activation="relu", name="dense")(x)
-    return keras.Model(inputs, _head(x, int(n_classes)), name="source_cnn")
+    return keras.Model(inputs, _classifier_head(x, int(n_classes)), name="source_cnn")
 
 
 def pneumonia_cnn(input_shape: Sequence[int] = (28, 28, 1), n_classes: int = 2,
@@ -174,13 +175,13 @@ def pneumonia_cnn(input_shape: Sequence[int] = (28, 28, 1), n_classes: int = 2,
     import keras
     from keras import layers
 
-    shape = _check_args(input_shape, n_classes)
+    shape = _classifier_args(input_shape, n_classes)
     if not widths or min(int(w) for w in widths) < 1 or int(convs_per_block) < 1:
         raise ValueError("widths must be positive filter counts and convs_per_block at least 1")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
     inputs = keras.Input(shape)
-    x = _standardise(inputs, mean, variance)
+    x = _classifier_standardise(inputs, mean, variance)
     n_blocks, n_convs = len(widths), int(convs_per_block)
     for b, width in enumerate(widths, start=1):
         if b > 1:
@@ -192,4 +193,4 @@ def pneumonia_cnn(input_shape: Sequence[int] = (28, 28, 1), n_classes: int = 2,
             x = layers.ReLU(name="features" if last else f"relu{b}_{c}")(x)
     x = layers.GlobalAveragePooling2D(name="global_pool")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
-    return keras.Model(inputs, _head(x, int(n_classes)), name="pneumonia_cnn")
+    return keras.Model(inputs, _classifier_head(x, int(n_classes)), name="pneumonia_cnn")

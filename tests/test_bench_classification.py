@@ -44,3 +44,14 @@ def test_tiny_run_prints_one_line_per_run_and_a_summary(capsys):
 def test_unknown_dataset_is_refused():
     with pytest.raises(SystemExit):
         bench.main(["--datasets", "cifar10"])
+
+
+@pytest.mark.skipif(not _have("breastmnist.npz"), reason="breastmnist.npz not available offline")
+def test_tiny_run_repeats_exactly(capsys):
+    argv = ["--datasets", "breastmnist", "--seeds", "3", "--epochs", "2", "--train-limit", "64"]
+    lines = []
+    for _ in range(2):
+        bench.main(argv)
+        out = capsys.readouterr().out
+        lines.append([ln.split("train ")[0] for ln in out.splitlines() if "seed=3" in ln])
+    assert lines[0] and lines[0] == lines[1]

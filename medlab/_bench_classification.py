@@ -1,0 +1,90 @@
+"""Benchmark of the chapter *A CNN classification project*: ``python -m medlab.bench classification``.
+
+Trains the chapter's CNN (``medlab.train.fit_medmnist``) on PneumoniaMNIST and
+BreastMNIST with several seeds, on whatever device TensorFlow finds, and prints
+one line per run (test AUC, test accuracy at the threshold chosen on
+validation, training seconds wall-clock and CPU, peak memory) and a summary
+(mean and standard deviation) against the targets below. TensorFlow's
+deterministic ops are on, so a run repeats exactly on the same machine. The machine load is
+printed too: timings on a shared machine are inflated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+
+TARGETS = {
+    "pneumoniamnist": {"auc": 0.965, "accuracy": 0.90, "seconds": 120.0},
+    "breastmnist": {"auc": 0.92},
+}
+"""Targets of the book's issue #5 (means over seeds; seconds per seed on a 2-core CPU)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m medlab.bench classification",
+                                description=__doc__.splitlines()[0])
+    p.add_argument("--datasets", nargs="+", default=list(TARGETS), choices=list(TARGETS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--epochs", type=int, default=None, help="override the recipe's epoch budget")
+    p.add_argument("--train-limit", type=int, default=None,
+                   help="use only the first N training images (quick check)")
+    p.add_argument("--verbose", action="store_true", help="print one line per epoch")
+    return p
+
+
+def _peak_mib() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def _summary_line(name: str, runs: list[dict]) -> str:
+    def ms(key: str) -> str:
+        vals = [r[key] for r in runs]
+        sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+        return f"{statistics.mean(vals):.3f} ± {sd:.3f}"
+
+    line = (f"{name:<15} n={len(runs)}  AUC {ms('auc')}  ACC {ms('accuracy')}  "
+            f"train s {ms('seconds')} (CPU {ms('cpu_seconds')})")
+    checks = []
+    for key, target in TARGETS.get(name, {}).items():
+        mean = statistics.mean(r[key] for r in runs)
+        ok = mean <= target if key == "seconds" else mean >= target
+        checks.append(f"{key} {'met' if ok else 'SHORT'} ({mean:.3f} vs {target})")
+    return line + ("\n    targets: " + "; ".join(checks) if checks else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; return 0 (results are reported, not asserted)."""
+    args = _parser().parse_args(argv)
+    from medlab import train
+    from medlab.env import setup
+
+    setup(seed=args.seeds[0], tensorflow=True)  # quiet logs, deterministic ops: runs repeat exactly
+
+    print(f"device: {train.configure_device()} | cores: {os.cpu_count()} | "
+          f"load average (1 min) at start: {os.getloadavg()[0]:.2f}")
+    results: dict[str, list[dict]] = {}
+    for name in args.datasets:
+        for seed in args.seeds:
+            r = train.fit_medmnist(name, seed=seed, epochs=args.epochs, train_limit=args.train_limit,
+                                   verbose=args.verbose)
+            r.pop("model")
+            results.setdefault(name, []).append(r)
+            print(f"{name:<15} seed={seed}  test AUC={r['auc']:.4f}  test ACC={r['accuracy']:.4f}  "
+                  f"(threshold {r['threshold']:.3f} from validation)  epochs={r['epochs_run']} "
+                  f"(best {r['best_epoch']})  train {r['seconds']:.1f} s wall, "
+                  f"{r['cpu_seconds']:.1f} s CPU  peak memory {_peak_mib():.0f} MiB", flush=True)
+    print(f"summary (mean ± sd over seeds {args.seeds}; load average at end "
+          f"{os.getloadavg()[0]:.2f}):")
+    for name, runs in results.items():
+        print(_summary_line(name, runs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,387 @@
+"""Training helpers of the chapter *A CNN classification project*.
+
+The chapter first writes each piece in the open (scaling, a ``tf.data``
+pipeline with augmentation, ``model.fit`` with early stopping and a
+learning-rate schedule, the decision threshold chosen on validation data);
+this module holds the same pieces for reuse by later chapters and by the
+benchmark ``python -m medlab.bench classification``. Metrics are computed
+with scikit-learn. TensorFlow is imported inside the functions only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from medlab.models import check_images, check_labels
+
+
+def to_float(images: Any) -> np.ndarray:
+    """Scale 8-bit images to float32 in [0, 1] and make sure they have a channel axis.
+
+    Parameters
+    ----------
+    images
+        ``uint8`` array ``(n, height, width)`` (greyscale, as MedMNIST stores
+        it) or ``(n, height, width, channels)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float32`` array ``(n, height, width, channels)`` with values in [0, 1].
+
+    Raises
+    ------
+    TypeError
+        If the images are not ``uint8`` (scaling other types by 1/255 would be wrong).
+    ValueError
+        If the array has the wrong number of axes.
+    """
+    arr = np.asarray(images)
+    if arr.dtype != np.uint8:
+        raise TypeError(f"to_float expects uint8 images (0..255), got {arr.dtype}; "
+                        "scale other types yourself")
+    if arr.ndim == 3:
+        arr = arr[..., None]
+    check_images(arr)
+    return arr.astype(np.float32) / 255.0
+
+
+def configure_device(mixed_precision: bool | str = "auto") -> str:
+    """Report the device and turn on mixed precision when (and only when) a GPU is present.
+
+    Parameters
+    ----------
+    mixed_precision
+        ``"auto"``: ``mixed_float16`` on a GPU, ``float32`` on a CPU (where
+        float16 arithmetic is slower, not faster). ``False`` keeps float32.
+
+    Returns
+    -------
+    str
+        A one-line description such as ``"CPU, float32"``.
+    """
+    import keras
+    import tensorflow as tf
+
+    if mixed_precision not in ("auto", True, False):
+        raise ValueError(f"mixed_precision must be 'auto', True or False, got {mixed_precision!r}")
+    gpus = tf.config.list_physical_devices("GPU")
+    if mixed_precision is True and not gpus:
+        raise ValueError("mixed precision was requested but no GPU is present")
+    use = bool(gpus) and mixed_precision in ("auto", True)
+    keras.mixed_precision.set_global_policy("mixed_float16" if use else "float32")
+    device = f"GPU x{len(gpus)}" if gpus else "CPU"
+    return f"{device}, {keras.mixed_precision.global_policy().name}"
+
+
+def augmenter(shift: float = 0.08, rotation_deg: float = 10.0, contrast: float = 0.2,
+              flip: bool = False, seed: int = 0) -> Any:
+    """Random augmentation for radiographs: small shifts and rotations, contrast changes.
+
+    No horizontal flip by default: a flipped chest X-ray puts the heart on the
+    right (dextrocardia), which is not a normal variant of the training data.
+    Set ``flip=True`` only where left and right are interchangeable.
+
+    Parameters
+    ----------
+    shift
+        Largest shift as a fraction of the image height and width.
+    rotation_deg
+        Largest rotation in degrees, either way.
+    contrast
+        Largest relative contrast change.
+    flip
+        Add random horizontal flips.
+    seed
+        Seed of the random layers.
+
+    Returns
+    -------
+    keras.Sequential
+        Apply it with ``augment(images, training=True)``.
+    """
+    import keras
+    from keras import layers
+
+    if shift < 0 or rotation_deg < 0 or contrast < 0:
+        raise ValueError("shift, rotation_deg and contrast must be non-negative")
+    steps = [
+        layers.RandomTranslation(shift, shift, fill_mode="constant", seed=seed),
+        layers.RandomRotation(rotation_deg / 360.0, fill_mode="constant", seed=seed + 1),
+        layers.RandomContrast(contrast, seed=seed + 2),
+    ]
+    if flip:
+        steps.append(layers.RandomFlip("horizontal", seed=seed + 3))
+    return keras.Sequential(steps, name="augment")
+
+
+def make_dataset(images: np.ndarray, labels: Any, batch_size: int = 64, shuffle: bool = False,
+                 augment: Any = None, seed: int = 0) -> Any:
+    """A ``tf.data`` pipeline: (shuffle) -> batch -> (augment) -> prefetch.
+
+    Parameters
+    ----------
+    images
+        Float images ``(n, height, width, channels)``, e.g. from :func:`to_float`.
+    labels
+        Class labels ``(n,)`` or ``(n, 1)``.
+    batch_size
+        Images per batch.
+    shuffle
+        Reshuffle every epoch (training data only).
+    augment
+        A callable such as :func:`augmenter`'s model, applied per batch, or None.
+    seed
+        Shuffle seed.
+    """
+    import tensorflow as tf
+
+    x = check_images(images).astype(np.float32, copy=False)
+    y = np.asarray(labels).reshape(len(labels), -1)[:, 0].astype(np.float32)
+    if len(x) != len(y):
+        raise ValueError(f"{len(x)} images but {len(y)} labels")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if augment is not None:
+        ds = ds.map(lambda a, b: (augment(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _epoch_timer_class() -> type:
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        """Record (and optionally print) wall-clock and CPU seconds of every epoch."""
+
+        def __init__(self, verbose: bool = True) -> None:
+            super().__init__()
+            self.verbose = verbose
+            self.wall: list[float] = []
+            self.cpu: list[float] = []
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self._t, self._c = time.perf_counter(), time.process_time()
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            self.wall.append(time.perf_counter() - self._t)
+            self.cpu.append(time.process_time() - self._c)
+            if self.verbose:
+                logs = logs or {}
+                shown = " ".join(f"{k}={v:.4f}" for k, v in logs.items() if k in ("loss", "val_loss",
+                                                                                   "val_auc"))
+                print(f"epoch {epoch + 1:3d}: {self.wall[-1]:5.1f} s (CPU {self.cpu[-1]:5.1f} s) {shown}")
+
+    return EpochTimer
+
+
+def epoch_timer(verbose: bool = True) -> Any:
+    """A Keras callback recording seconds per epoch in ``.wall`` and ``.cpu`` (lists)."""
+    return _epoch_timer_class()(verbose=verbose)
+
+
+def cosine_lr(initial: float, epochs: int, floor: float = 0.02) -> Any:
+    """Learning rate per epoch decaying from ``initial`` along a half cosine to ``floor * initial``."""
+    if initial <= 0 or epochs < 1:
+        raise ValueError("initial must be positive and epochs at least 1")
+
+    def schedule(epoch: int, lr: float | None = None) -> float:
+        t = min(epoch, epochs - 1) / max(epochs - 1, 1)
+        return float(initial * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))))
+
+    return schedule
+
+
+def standard_callbacks(epochs: int, lr: float = 3e-3, patience: int = 5, monitor: str = "val_auc",
+                       verbose: bool = True) -> list:
+    """Early stopping on a validation metric (best weights restored), cosine learning rate, timer.
+
+    The timer is the last element of the list.
+    """
+    import keras
+
+    mode = "min" if monitor.endswith("loss") else "max"
+    return [
+        keras.callbacks.EarlyStopping(monitor, mode=mode, patience=patience, restore_best_weights=True),
+        keras.callbacks.LearningRateScheduler(cosine_lr(lr, epochs)),
+        epoch_timer(verbose=verbose),
+    ]
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_classifier` returns."""
+
+    model: Any
+    history: dict[str, list[float]]
+    seconds: float
+    cpu_seconds: float
+    epoch_seconds: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+
+
+def train_classifier(model: Any, train: tuple[np.ndarray, Any], val: tuple[np.ndarray, Any],
+                     epochs: int = 15, batch_size: int = 64, lr: float = 3e-3, patience: int = 5,
+                     augment: Any = None, seed: int = 0, verbose: bool = False) -> TrainResult:
+    """Compile and fit a binary classifier the way the chapter does, and time it.
+
+    Adam, binary cross-entropy, AUC as validation metric, :func:`standard_callbacks`.
+    Runs are repeatable with the same ``seed`` once TensorFlow's deterministic
+    ops are on (``medlab.setup(tensorflow=True)`` does it).
+
+    Parameters
+    ----------
+    model
+        A model with one sigmoid output, e.g. ``medlab.models.pneumonia_cnn()``.
+    train, val
+        ``(images, labels)`` pairs; images as from :func:`to_float`.
+    epochs, batch_size, lr, patience
+        Training budget, batch size, initial learning rate, early-stopping patience.
+    augment
+        Augmentation callable for the training batches, or None.
+    seed
+        Seeds the shuffling of the training data.
+    verbose
+        Print one line per epoch.
+    """
+    import keras
+
+    if model.output_shape[-1] != 1:
+        raise ValueError("train_classifier trains binary models (one sigmoid output)")
+    shape = model.input_shape[1:]
+    for x, y in (train, val):
+        check_images(x, shape)
+        check_labels(y, 2)
+    ds_train = make_dataset(*train, batch_size=batch_size, shuffle=True, augment=augment, seed=seed)
+    ds_val = make_dataset(*val, batch_size=256)
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="binary_crossentropy",
+                  metrics=[keras.metrics.AUC(name="auc")])
+    callbacks = standard_callbacks(epochs, lr=lr, patience=patience, verbose=verbose)
+    t0, c0 = time.perf_counter(), time.process_time()
+    hist = model.fit(ds_train, validation_data=ds_val, epochs=epochs, callbacks=callbacks, verbose=0,
+                     shuffle=False)  # the dataset shuffles itself
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
+    best = int(np.argmax(history["val_auc"])) + 1
+    return TrainResult(model, history, seconds, cpu, list(callbacks[-1].wall), best)
+
+
+def predict_proba(model: Any, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Probability of class 1 for each image (binary models), as a flat float array."""
+    x = check_images(images, model.input_shape[1:])
+    p = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)
+    return p[:, 0] if p.shape[-1] == 1 else p
+
+
+def youden_threshold(y_true: Any, scores: Any) -> float:
+    """Threshold maximising Youden's J = sensitivity + specificity - 1 (use validation data).
+
+    Found with :func:`sklearn.metrics.roc_curve`; ties go to the highest threshold.
+    """
+    from sklearn.metrics import roc_curve
+
+    y = check_labels(y_true, 2)
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    if len(s) != len(y):
+        raise ValueError(f"{len(y)} labels but {len(s)} scores")
+    if y.min() == y.max():
+        raise ValueError("both classes must be present to choose a threshold")
+    fpr, tpr, thresholds = roc_curve(y, s)
+    return float(min(thresholds[int(np.argmax(tpr - fpr))], 1.0))
+
+
+def binary_report(y_true: Any, scores: Any, threshold: float) -> dict[str, float]:
+    """AUC, accuracy, sensitivity, specificity and the confusion counts at ``threshold``.
+
+    Class 1 is the positive class; ``score >= threshold`` predicts it.
+    Computed with scikit-learn.
+    """
+    from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score
+
+    y = check_labels(y_true, 2)
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    if len(s) != len(y):
+        raise ValueError(f"{len(y)} labels but {len(s)} scores")
+    pred = (s >= threshold).astype(int)
+    tn, fp, fn, tp = confusion_matrix(y, pred, labels=[0, 1]).ravel()
+    return {
+        "auc": float(roc_auc_score(y, s)),
+        "accuracy": float(accuracy_score(y, pred)),
+        "sensitivity": float(tp / (tp + fn)) if tp + fn else float("nan"),
+        "specificity": float(tn / (tn + fp)) if tn + fp else float("nan"),
+        "threshold": float(threshold),
+        "tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp),
+    }
+
+
+RECIPES: dict[str, dict[str, Any]] = {
+    "pneumoniamnist": {"epochs": 15, "batch_size": 64, "lr": 3e-3, "patience": 5, "flip": False},
+    "breastmnist": {"epochs": 60, "batch_size": 32, "lr": 3e-3, "patience": 15, "flip": True},
+}
+"""Training recipes of the chapter's CNN per binary MedMNIST data set (used by the benchmark).
+
+Breast ultrasound may be flipped left-right (no anatomical side); chest X-rays may not.
+BreastMNIST has ten times fewer images, so it gets more (and cheaper) epochs and more patience.
+"""
+
+
+def fit_medmnist(name: str, seed: int = 0, epochs: int | None = None, train_limit: int | None = None,
+                 verbose: bool = False) -> dict[str, Any]:
+    """The chapter's whole recipe on one binary MedMNIST data set, for one seed.
+
+    Loads the official split, builds :func:`medlab.models.pneumonia_cnn` with the
+    training pixel statistics, trains with augmentation (:data:`RECIPES`),
+    chooses the threshold on validation (:func:`youden_threshold`) and reports
+    the test metrics (:func:`binary_report`) with the training time.
+
+    Parameters
+    ----------
+    name
+        ``"pneumoniamnist"`` or ``"breastmnist"``.
+    seed
+        Seeds Python, NumPy and TensorFlow (weights, shuffling, augmentation).
+    epochs
+        Override the recipe's epoch budget (e.g. for a quick test).
+    train_limit
+        Use only the first ``train_limit`` training images (quick tests).
+    verbose
+        Print one line per epoch.
+
+    Returns
+    -------
+    dict
+        Test metrics plus ``seconds``, ``cpu_seconds``, ``epochs_run``,
+        ``best_epoch``, and the trained ``model``.
+    """
+    from medlab import data, models
+    from medlab.env import seed_everything
+
+    if name not in RECIPES:
+        raise ValueError(f"no recipe for {name!r}; known: {sorted(RECIPES)}")
+    recipe = dict(RECIPES[name])
+    if epochs is not None:
+        recipe["epochs"] = int(epochs)
+    d = data.load_medmnist(name)
+    n = len(d["train_images"]) if train_limit is None else int(train_limit)
+    x_train, y_train = to_float(d["train_images"][:n]), d["train_labels"][:n]
+    x_val, x_test = to_float(d["val_images"]), to_float(d["test_images"])
+    seed_everything(seed)
+    model = models.pneumonia_cnn(x_train.shape[1:], mean=float(x_train.mean()),
+                                 variance=float(x_train.var()))
+    augment = augmenter(flip=recipe["flip"], seed=seed)
+    res = train_classifier(model, (x_train, y_train), (x_val, d["val_labels"]), epochs=recipe["epochs"],
+                           batch_size=recipe["batch_size"], lr=recipe["lr"], patience=recipe["patience"],
+                           augment=augment, seed=seed, verbose=verbose)
+    threshold = youden_threshold(d["val_labels"], predict_proba(model, x_val))
+    report = binary_report(d["test_labels"], predict_proba(model, x_test), threshold)
+    report.update(seconds=res.seconds, cpu_seconds=res.cpu_seconds, best_epoch=res.best_epoch,
+                  epochs_run=len(res.epoch_seconds), model=model, dataset=name, seed=int(seed))
+    return report

@@ -71,9 +71,17 @@ def slab_split(n_slices: int, first: int, last: int, slab: int = 10, gap: int = 
     return {"train": np.array(sets["T"]), "val": np.array(sets["V"]), "test": np.array(sets["S"])}
 
 
-def axial_slices(t1: np.ndarray, labels: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cropped axial slices: images (n, 160, 192, 1) float32 and labels (n, 160, 192) uint8."""
-    x = np.moveaxis(t1[CROP[0], CROP[1]][:, :, z], -1, 0)[..., None].astype(np.float32)
+def axial_slices(t1: np.ndarray, labels: np.ndarray, z: np.ndarray,
+                 context: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Cropped axial slices: images (n, 160, 192, 2 * context + 1) and labels (n, 160, 192).
+
+    The channels of an image are the slices ``z - context .. z + context`` (clipped at the
+    volume's ends): the labels are those of slice ``z`` only ("2.5D" input).
+    """
+    z = np.asarray(z)
+    offsets = np.arange(-context, context + 1)
+    zz = np.clip(z[:, None] + offsets[None, :], 0, t1.shape[2] - 1)
+    x = np.moveaxis(t1[CROP[0], CROP[1]][:, :, zz], 2, 0).astype(np.float32)
     y = np.moveaxis(labels[CROP[0], CROP[1]][:, :, z], -1, 0)
     return x, y
 
@@ -100,10 +108,11 @@ def augment(x: Any, y: Any, shift: int = 8, gain: float = 0.05) -> tuple[Any, An
     import tensorflow as tf
 
     h, w = x.shape[0], x.shape[1]
+    c = x.shape[-1]
     both = tf.concat([x, tf.cast(y[..., None], x.dtype)], axis=-1)
     both = tf.pad(both, [[shift, shift], [shift, shift], [0, 0]])
-    both = tf.image.random_crop(both, (h, w, 2))
-    img, lab = both[..., :1], tf.cast(tf.round(both[..., 1]), y.dtype)
+    both = tf.image.random_crop(both, (h, w, c + 1))
+    img, lab = both[..., :c], tf.cast(tf.round(both[..., c]), y.dtype)
     img = img * tf.random.uniform((), 1 - gain, 1 + gain)
     return img, lab
 
@@ -122,11 +131,12 @@ def dataset(x: np.ndarray, y: np.ndarray, batch: int, training: bool, seed: int 
 class Config:
     """Sizes of one benchmark run."""
 
-    epochs: int = 30
-    base_filters: int = 16
+    epochs: int = 24
+    base_filters: int = 8
     depth: int = 4
-    batch: int = 8
-    learning_rate: float = 2e-3
+    batch: int = 4
+    learning_rate: float = 3e-3
+    context: int = 1
     seed: int = 0
 
 
@@ -168,19 +178,21 @@ def train(cfg: Config, split: dict[str, np.ndarray], t1: np.ndarray,
     from medlab.models import unet
 
     keras.utils.set_random_seed(cfg.seed)
-    xtr, ytr = axial_slices(t1, labels, split["train"])
-    xva, yva = axial_slices(t1, labels, split["val"])
-    model = unet(xtr.shape[1:], len(CLASSES), cfg.base_filters, cfg.depth, batch_norm=True)
-    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=dice_ce_loss(len(CLASSES)))
+    xtr, ytr = axial_slices(t1, labels, split["train"], cfg.context)
+    xva, yva = axial_slices(t1, labels, split["val"], cfg.context)
+    model = unet(xtr.shape[1:], len(CLASSES), cfg.base_filters, cfg.depth, norm="instance")
+    steps = cfg.epochs * int(np.ceil(len(xtr) / cfg.batch))
+    schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=dice_ce_loss(len(CLASSES)))
     start = time.perf_counter()
     hist = model.fit(dataset(xtr, ytr, cfg.batch, True, cfg.seed), epochs=cfg.epochs, verbose=0,
-                     validation_data=dataset(xva, yva, cfg.batch, False))
+                     shuffle=False, validation_data=dataset(xva, yva, cfg.batch, False))
     return model, hist.history, time.perf_counter() - start
 
 
-def predict_slices(model: Any, t1: np.ndarray, z: np.ndarray) -> np.ndarray:
+def predict_slices(model: Any, t1: np.ndarray, z: np.ndarray, context: int = 1) -> np.ndarray:
     """Predicted label maps of axial slices ``z``, pasted back into full-size slices [x, y, len(z)]."""
-    x, _ = axial_slices(t1, np.zeros(t1.shape, np.uint8), z)
+    x, _ = axial_slices(t1, np.zeros(t1.shape, np.uint8), z, context)
     pred = model.predict(x, batch_size=8, verbose=0).argmax(-1).astype(np.uint8)
     out = np.zeros((t1.shape[0], t1.shape[1], len(z)), np.uint8)
     out[CROP[0], CROP[1]] = np.moveaxis(pred, 0, -1)
@@ -199,7 +211,8 @@ def run(cfg: Config) -> dict[str, Any]:
     model, _, seconds = train(cfg, split, t1, labels)
     cpu = time.process_time() - cpu0
     truth = labels[:, :, split["test"]]
-    results = {"U-Net": dice_per_class(predict_slices(model, t1, split["test"]), truth, [1, 2, 3])}
+    pred = predict_slices(model, t1, split["test"], cfg.context)
+    results = {"U-Net": dice_per_class(pred, truth, [1, 2, 3])}
     for name, pred in baselines(t1, labels, split["train"], split["test"], cfg.seed).items():
         results[name] = dice_per_class(pred, truth, [1, 2, 3])
     return {"dice": results, "train_seconds": seconds, "train_cpu_seconds": cpu,

@@ -16,6 +16,10 @@ UNET_UPSAMPLING = ("transpose", "upsample")
 nearest-neighbour upsampling by 2 followed by a 3x3 convolution."""
 
 
+UNET_NORMS = (None, "batch", "instance")
+"""Normalisation options of :func:`unet`."""
+
+
 def _unet_check(input_shape: tuple[int, int, int], n_classes: int, base_filters: int, depth: int,
                 upsampling: str) -> None:
     if len(input_shape) != 3 or any(not isinstance(s, int) or s < 1 for s in input_shape):
@@ -35,22 +39,25 @@ def _unet_check(input_shape: tuple[int, int, int], n_classes: int, base_filters:
         raise ValueError(f"upsampling must be one of {UNET_UPSAMPLING}, got {upsampling!r}")
 
 
-def _unet_block(x: Any, filters: int, name: str, batch_norm: bool) -> Any:
-    """Two 3x3 'same' convolutions with ReLU (optionally batch-normalised): size kept."""
+def _unet_block(x: Any, filters: int, name: str, norm: str | None) -> Any:
+    """Two 3x3 'same' convolutions with ReLU (optionally normalised): size kept."""
     from keras import layers
 
     for i in (1, 2):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm,
-                          activation=None if batch_norm else "relu", name=f"{name}_conv{i}")(x)
-        if batch_norm:
-            x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn{i}")(x)
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=norm is None,
+                          activation="relu" if norm is None else None, name=f"{name}_conv{i}")(x)
+        if norm == "batch":
+            x = layers.BatchNormalization(momentum=0.9, name=f"{name}_norm{i}")(x)
+        elif norm == "instance":
+            x = layers.GroupNormalization(groups=-1, name=f"{name}_norm{i}")(x)
+        if norm is not None:
             x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
     return x
 
 
 def unet(input_shape: tuple[int, int, int] = (256, 256, 3), n_classes: int = 2, base_filters: int = 64,
          depth: int = 4, upsampling: str = "transpose", skip: bool = True,
-         batch_norm: bool = False) -> Any:
+         norm: str | None = None) -> Any:
     """Build a 2D U-Net (Ronneberger et al. 2015) with 'same' padding.
 
     Encoder level ``k`` (1..depth) applies two 3x3 convolutions with
@@ -79,9 +86,11 @@ def unet(input_shape: tuple[int, int, int] = (256, 256, 3), n_classes: int = 2, 
     skip
         With False the concatenations are left out (an encoder-decoder without
         skip connections), for the chapter's experiment.
-    batch_norm
-        Batch normalisation after every 3x3 convolution (not in the original), with
-        momentum 0.9 so that its running statistics settle within a short training.
+    norm
+        Normalisation after every 3x3 convolution (not in the original): None,
+        ``"batch"`` (batch normalisation, momentum 0.9) or ``"instance"``
+        (instance normalisation: each image and channel on its own, so training
+        and prediction compute the same thing, as in nnU-Net).
 
     Returns
     -------
@@ -92,13 +101,15 @@ def unet(input_shape: tuple[int, int, int] = (256, 256, 3), n_classes: int = 2, 
 
     input_shape = tuple(input_shape)
     _unet_check(input_shape, n_classes, base_filters, depth, upsampling)
+    if norm not in UNET_NORMS:
+        raise ValueError(f"norm must be one of {UNET_NORMS}, got {norm!r}")
     inputs = keras.Input(shape=input_shape, name="input")
     x, skips = inputs, {}
     for k in range(1, depth + 1):
-        x = _unet_block(x, base_filters * 2 ** (k - 1), f"enc{k}", batch_norm)
+        x = _unet_block(x, base_filters * 2 ** (k - 1), f"enc{k}", norm)
         skips[k] = x
         x = layers.MaxPooling2D(2, name=f"enc{k}_pool")(x)
-    x = _unet_block(x, base_filters * 2**depth, "bottleneck", batch_norm)
+    x = _unet_block(x, base_filters * 2**depth, "bottleneck", norm)
     for k in range(depth, 0, -1):
         filters = base_filters * 2 ** (k - 1)
         if upsampling == "transpose":
@@ -108,7 +119,7 @@ def unet(input_shape: tuple[int, int, int] = (256, 256, 3), n_classes: int = 2, 
             x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"dec{k}_up")(x)
         if skip:
             x = layers.Concatenate(name=f"dec{k}_concat")([x, skips[k]])
-        x = _unet_block(x, filters, f"dec{k}", batch_norm)
+        x = _unet_block(x, filters, f"dec{k}", norm)
     activation = "sigmoid" if n_classes == 1 else "softmax"
     outputs = layers.Conv2D(n_classes, 1, activation=activation, name="output")(x)
     name = "unet" if skip else "encoder_decoder_no_skips"

@@ -57,11 +57,12 @@ def test_params_match_formula(table256):
     assert sum(r["params"] for r in table256) == 31_031_810
 
 
-@pytest.mark.parametrize("upsampling", ["transpose", "upsample"])
+@pytest.mark.parametrize("upsampling,norm", [("transpose", None), ("upsample", "batch"),
+                                             ("transpose", "instance")])
 @pytest.mark.parametrize("skip", [True, False])
-def test_variants_predict_probabilities(upsampling, skip):
+def test_variants_predict_probabilities(upsampling, norm, skip):
     m = unet((32, 48, 1), n_classes=4, base_filters=4, depth=3, upsampling=upsampling, skip=skip,
-             batch_norm=True)
+             norm=norm)
     out = m.predict(np.random.default_rng(0).random((2, 32, 48, 1), dtype=np.float32), verbose=0)
     assert out.shape == (2, 32, 48, 4)
     np.testing.assert_allclose(out.sum(-1), 1.0, rtol=1e-5)
@@ -81,6 +82,7 @@ def test_single_class_is_sigmoid():
     ({"n_classes": 0}, "n_classes"),
     ({"base_filters": 2.5}, "base_filters"),
     ({"upsampling": "deconv"}, "upsampling"),
+    ({"norm": "layer"}, "norm"),
 ])
 def test_bad_arguments(kwargs, match):
     args = {"input_shape": (64, 64, 1), "base_filters": 2, "depth": 2} | kwargs

@@ -54,3 +54,15 @@ def test_every_exercise_has_a_hint_and_a_computable_answer(chapter):
         expected = exercise.expected()
         assert expected is not None, key
         assert matches(expected, expected, exercise.rtol, exercise.atol)[0], key
+        for wrong, hint in exercise.hints:  # each common mistake is computable and really wrong
+            wrong = wrong() if callable(wrong) else wrong
+            assert hint.strip() and not matches(wrong, expected, exercise.rtol, exercise.atol)[0], key
+
+
+def test_wrong_answer_hints_may_be_computed_lazily(monkeypatch, capsys):
+    calls = []
+    table = {"q1": ex.Exercise(answer=2.0, hint="h", hints=[(lambda: calls.append(1) or 3.0, "lazy")])}
+    monkeypatch.setattr(ex.importlib, "import_module", lambda name: type("M", (), {"EXERCISES": table}))
+    assert not calls  # nothing computed when the table is built
+    assert check("lazy.q1", 3.0) is False
+    assert "lazy" in capsys.readouterr().out and calls == [1]

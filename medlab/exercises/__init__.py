@@ -33,6 +33,8 @@ class Exercise:
     hints
         Extra hints keyed by a common wrong answer (e.g. the result you get
         when you forget the zero padding), checked with the same tolerance.
+        Like ``answer``, a wrong answer may be a zero-argument callable, so that
+        importing a chapter's exercises reads no data and computes nothing.
     """
 
     answer: Any
@@ -143,7 +145,7 @@ def check(key: str, answer: Any, quiet: bool = False) -> bool:
         say(f"{key}: correct.")
         return True
     for wrong, hint in ex.hints:
-        if matches(answer, wrong, ex.rtol, ex.atol)[0]:
+        if matches(answer, wrong() if callable(wrong) else wrong, ex.rtol, ex.atol)[0]:
             say(f"{key}: not yet. {hint}")
             return False
     say(f"{key}: not yet ({why}). Hint: {ex.hint}")

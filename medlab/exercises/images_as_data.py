@@ -95,8 +95,8 @@ EXERCISES = {
     "q1": Exercise(
         answer=_hu_at_centre,
         hint="HU = stored value x RescaleSlope + RescaleIntercept; read both from the header.",
-        hints=[(_raw_at_centre(), "That is the stored value: apply RescaleSlope and RescaleIntercept."),
-               (_raw_at_centre() + 1024,
+        hints=[(_raw_at_centre, "That is the stored value: apply RescaleSlope and RescaleIntercept."),
+               (lambda: _raw_at_centre() + 1024,
                 "The intercept is negative: add RescaleIntercept, do not subtract it.")],
     ),
     "q2": Exercise(
@@ -104,7 +104,8 @@ EXERCISES = {
         rtol=1e-4,
         hint="Count the head pixels on row 256, then multiply by the spacing between columns "
         "(PixelSpacing[1]).",
-        hints=[(float(_head_row_pixels()), "That is a number of pixels: multiply by the pixel spacing.")],
+        hints=[(lambda: float(_head_row_pixels()),
+                "That is a number of pixels: multiply by the pixel spacing.")],
     ),
     "q3": Exercise(
         answer=_mr2_point,
@@ -112,14 +113,14 @@ EXERCISES = {
         atol=1e-3,
         hint="p = origin + direction @ (spacing * index), with the index in SimpleITK's order "
         "(column, row, slice) = (100, 200, 0).",
-        hints=[(_mr2_point_swapped(),
+        hints=[(_mr2_point_swapped,
                 "You swapped row and column: SimpleITK's index is (x=column, y=row, z).")],
     ),
     "q4": Exercise(
         answer=_subdural_levels_8bit,
         hint="Select the pixels with 75 - 215/2 <= HU <= 75 + 215/2 and count the distinct values of "
         "the 8-bit image at those pixels (np.unique).",
-        hints=[(_subdural_levels_hu(), "That counts distinct HU values before the export; count the "
+        hints=[(_subdural_levels_hu, "That counts distinct HU values before the export; count the "
                 "8-bit values instead.")],
     ),
     "q5": Exercise(
@@ -127,6 +128,6 @@ EXERCISES = {
         rtol=1e-6,
         hint="Count the voxels with white-matter map > 127 (probability > 0.5, the map is stored 0-255), "
         "multiply by the voxel volume in mm^3 and divide by 1000.",
-        hints=[(float(_wm_voxels()), "That is in mm^3 (voxel count x 1 mm^3); 1 mL = 1000 mm^3.")],
+        hints=[(lambda: float(_wm_voxels()), "That is in mm^3 (voxel count x 1 mm^3); 1 mL = 1000 mm^3.")],
     ),
 }

@@ -40,7 +40,7 @@ EXERCISES = {
     "q1": Exercise(
         answer=_q1_dice,
         hint="Dice = 2 x overlap / (pixels in P + pixels in T); the overlap is where both are 1.",
-        hints=[(_q1_iou(), "That is the IoU (overlap / union); Dice counts the overlap twice over the "
+        hints=[(_q1_iou, "That is the IoU (overlap / union); Dice counts the overlap twice over the "
                            "sum of the two sizes.")],
     ),
     "q2": Exercise(

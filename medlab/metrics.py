@@ -198,7 +198,7 @@ def _roc_points(y_true, scores):
     y = _as_labels(y_true)
     s = _as_scores(scores, y.size)
     if y.min() == y.max():
-        raise ValueError("choosing a threshold needs both positive and negative cases")
+        raise ValueError("choosing a threshold needs both classes, positive and negative cases")
     fpr, tpr, thr = roc_curve(y, s, drop_intermediate=False)
     return y, fpr, tpr, thr
 

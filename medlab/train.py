@@ -284,18 +284,13 @@ def predict_proba(model: Any, images: np.ndarray, batch_size: int = 256) -> np.n
 def youden_threshold(y_true: Any, scores: Any) -> float:
     """Threshold maximising Youden's J = sensitivity + specificity - 1 (use validation data).
 
-    Found with :func:`sklearn.metrics.roc_curve`; ties go to the highest threshold.
+    The same as :func:`medlab.metrics.threshold_youden` (ties go to the highest
+    threshold), kept under this name for the CNN project chapter, which
+    writes it out first.
     """
-    from sklearn.metrics import roc_curve
+    from medlab.metrics import threshold_youden
 
-    y = check_labels(y_true, 2)
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    if len(s) != len(y):
-        raise ValueError(f"{len(y)} labels but {len(s)} scores")
-    if y.min() == y.max():
-        raise ValueError("both classes must be present to choose a threshold")
-    fpr, tpr, thresholds = roc_curve(y, s)
-    return float(min(thresholds[int(np.argmax(tpr - fpr))], 1.0))
+    return threshold_youden(check_labels(y_true, 2), scores)
 
 
 def binary_report(y_true: Any, scores: Any, threshold: float) -> dict[str, float]:

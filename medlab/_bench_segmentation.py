@@ -131,11 +131,11 @@ def dataset(x: np.ndarray, y: np.ndarray, batch: int, training: bool, seed: int 
 class Config:
     """Sizes of one benchmark run."""
 
-    epochs: int = 16
+    epochs: int = 32
     base_filters: int = 8
     depth: int = 4
     batch: int = 2
-    learning_rate: float = 3e-3
+    learning_rate: float = 1.5e-3
     context: int = 1
     seed: int = 0
 
@@ -178,9 +178,10 @@ def train(cfg: Config, split: dict[str, np.ndarray], t1: np.ndarray,
     """
     import keras
 
+    from medlab.env import seed_everything
     from medlab.models import unet
 
-    keras.utils.set_random_seed(cfg.seed)
+    seed_everything(cfg.seed)
     xtr, ytr = axial_slices(t1, labels, split["train"], cfg.context)
     xva, yva = axial_slices(t1, labels, split["val"], cfg.context)
     model = unet(xtr.shape[1:], len(CLASSES), cfg.base_filters, cfg.depth, norm="instance")

@@ -10,8 +10,10 @@ import importlib.metadata
 import os
 import platform
 import random
+import re
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -162,23 +164,45 @@ def _version() -> str:
     return __version__
 
 
-TESTED_VERSIONS = {
-    "python": "3.11",
-    "numpy": "2.4",
-    "tensorflow": "2.21",
-    "keras": "3.15",
-    "SimpleITK": "2.5",
-    "pydicom": "3.0",
-    "pydicom-data": "1.0",
-    "nilearn": "0.14",
-    "scikit-learn": "1.9",
-    "scikit-image": "0.26",
-    "matplotlib": "3.11",
-    "pooch": "1.9",
-    "ipywidgets": "8.1",
-    "jupyter-book": "1.0",
-}
-"""Major.minor versions the book was last built and tested with."""
+KEY_PACKAGES = (
+    "tensorflow", "keras", "numpy", "SimpleITK", "pydicom", "pydicom-data", "nibabel", "nilearn",
+    "scikit-learn", "scikit-image", "matplotlib", "pooch", "ipywidgets", "jupyter-book",
+)
+"""Packages whose versions :func:`doctor` always prints."""
+
+LOCK_FILE = Path(__file__).resolve().parents[1] / "requirements.lock"
+"""The lock file of a repository checkout (absent when medlab was installed from a wheel)."""
+
+
+def _normalise(dist: str) -> str:
+    return re.sub(r"[-_.]+", "-", dist).lower()
+
+
+def locked_versions(path: str | os.PathLike | None = None) -> dict[str, str]:
+    """Exact versions pinned in ``requirements.lock``: ``{normalised name: version}``.
+
+    Introduced in the chapter *Background* (the setup cell and `doctor`).
+    Returns an empty dict when there is no lock file (e.g. on Colab).
+    """
+    lock = Path(path) if path is not None else LOCK_FILE
+    if not lock.is_file():
+        return {}
+    pins = re.findall(r"^([A-Za-z0-9][A-Za-z0-9_.\-]*)==([^\s\\;]+)", lock.read_text(), re.M)
+    return {_normalise(name): version for name, version in pins}
+
+
+def lock_differences(path: str | os.PathLike | None = None) -> list[tuple[str, str, str | None]]:
+    """``(package, locked, installed)`` for every locked package installed at another version.
+
+    ``installed`` is None for a locked package that is missing. An empty list
+    means the environment is exactly the one the book's numbers were made with.
+    """
+    out = []
+    for name, version in locked_versions(path).items():
+        got = _installed(name)
+        if got != version:
+            out.append((name, version, got))
+    return out
 
 
 def _installed(dist: str) -> str | None:
@@ -193,22 +217,28 @@ def _installed(dist: str) -> str | None:
 def doctor(check_tensorflow: bool = True) -> list[str]:
     """Print a health report and return the list of problems found.
 
-    Checks installed versions against :data:`TESTED_VERSIONS`, the compute
-    device, the quick/full mode and the state of every data file the book
-    uses, and says what to do about each problem.
+    Compares every installed package with ``requirements.lock`` (the exact
+    environment the book's numbers were made with) and prints each
+    difference, then the compute device, the quick/full mode and the state of
+    every data file the book uses, saying what to do about each problem.
     """
     problems: list[str] = []
-    print(f"medlab {_version()} on {platform.platform()}")
-    print(f"{'package':<14}{'installed':<14}tested")
-    for dist, tested in TESTED_VERSIONS.items():
-        got = _installed(dist)
-        flag = ""
-        if got is None:
-            flag = "  <- missing"
-            problems.append(f"{dist} is not installed: pip install -r requirements.txt")
-        elif not got.startswith(tested):
-            flag = "  <- differs"
-        print(f"{dist:<14}{got or '-':<14}{tested}{flag}")
+    print(f"medlab {_version()} on {platform.platform()}, Python {platform.python_version()}")
+    locked = locked_versions()
+    print(f"{'package':<14}{'installed':<14}locked")
+    for dist in KEY_PACKAGES:
+        print(f"{dist:<14}{_installed(dist) or '-':<14}{locked.get(_normalise(dist), '-')}")
+    if not locked:
+        print(f"no lock file at {LOCK_FILE}: versions not compared (fine on Colab)")
+    else:
+        diffs = lock_differences()
+        for name, want, got in diffs:
+            print(f"  differs from the lock: {name} {got or 'missing'} (locked {want})")
+        if diffs:
+            problems.append(f"{len(diffs)} of {len(locked)} packages differ from requirements.lock: "
+                            "bash scripts/setup.sh installs the locked versions (numbers may differ)")
+        else:
+            print(f"all {len(locked)} locked packages installed at their locked versions")
     try:
         mode = mode_name()
     except ValueError as err:

@@ -19,7 +19,10 @@ Conventions of this part
 
 Segmentation part: introduced in the chapter *U-Net: segmentation shape by shape*
 (chapters/unet.ipynb): Dice, IoU, surface distances (Hausdorff, HD95) and volume
-difference, with documented results for empty masks.
+difference, with documented results for empty masks. Hausdorff distances are
+always measured between the masks' *surfaces* (voxels with a background face
+neighbour), and HD95 is the larger of the two directed 95th percentiles, as in
+MONAI; the evaluation chapter uses these same functions.
 """
 
 from __future__ import annotations
@@ -514,11 +517,20 @@ def surface_distances(pred: np.ndarray, truth: np.ndarray,
 
 def hausdorff(pred: np.ndarray, truth: np.ndarray, percentile: float = 100.0,
               spacing: float | Sequence[float] | None = None) -> float:
-    """Symmetric Hausdorff distance between the surfaces of two masks.
+    """Symmetric (percentile) Hausdorff distance between the surfaces of two masks.
+
+    The book's one definition, used in every chapter. For each direction
+    (pred to truth, truth to pred), take the distance from every surface voxel
+    of one mask to the nearest surface voxel of the other
+    (:func:`surface_distances`); take the ``percentile``-th percentile of each
+    of the two directed sets (:func:`numpy.percentile`, linear
+    interpolation); return the **larger** of the two. This is what MONAI's
+    ``compute_hausdorff_distance(..., percentile=p, directed=False)`` computes
+    (monai/metrics/hausdorff_distance.py: ``max(distance_1, distance_2)`` of
+    the two directed percentiles, on the masks' edges).
 
     ``percentile=100`` gives the classical (maximum) Hausdorff distance;
-    ``percentile=95`` the robust HD95: the 95th percentile of the distances
-    of both directions pooled together. Both masks empty -> 0.0; exactly one
+    ``percentile=95`` the robust HD95. Both masks empty -> 0.0; exactly one
     empty -> ``inf``.
     """
     if not 0 <= percentile <= 100:
@@ -530,11 +542,15 @@ def hausdorff(pred: np.ndarray, truth: np.ndarray, percentile: float = 100.0,
     if not p.any() or not t.any():
         return float("inf")
     d_pt, d_tp = surface_distances(p, t, spacing)
-    return float(np.percentile(np.concatenate([d_pt, d_tp]), percentile))
+    return float(max(np.percentile(d_pt, percentile), np.percentile(d_tp, percentile)))
 
 
 def hd95(pred: np.ndarray, truth: np.ndarray, spacing: float | Sequence[float] | None = None) -> float:
-    """95th-percentile Hausdorff distance (see :func:`hausdorff`)."""
+    """95th-percentile Hausdorff distance: ``hausdorff(pred, truth, 95, spacing)``.
+
+    The larger of the two directed 95th percentiles of the surface distances
+    (see :func:`hausdorff`), in the units of ``spacing`` (mm for spacing in mm).
+    """
     return hausdorff(pred, truth, 95.0, spacing)
 
 

@@ -83,15 +83,48 @@ def test_surface_matches_simpleitk_contour():
         np.testing.assert_array_equal(metrics.surface(p), ref)
 
 
+def _directed_percentiles_by_brute_force(p, t, spacing, q):
+    """Independent reference: surfaces from SimpleITK's contour filter, all pairwise distances
+    (scipy cdist), the q-th percentile of each directed set, the larger one (MONAI's rule)."""
+    sp = np.ones(p.ndim) if spacing is None else np.asarray(spacing, float)
+    sl = (slice(1, -1),) * p.ndim
+    sp_pts = np.argwhere(sitk.GetArrayFromImage(_sitk(p, sp))[sl] > 0) * sp
+    st_pts = np.argwhere(sitk.GetArrayFromImage(_sitk(t, sp))[sl] > 0) * sp
+    d = cdist(sp_pts, st_pts)
+    return max(np.percentile(d.min(axis=1), q), np.percentile(d.min(axis=0), q))
+
+
 @pytest.mark.parametrize("spacing", [None, (1.5, 0.5)])
 @pytest.mark.parametrize("p,t", list(random_pairs(8)))
 def test_hd95_matches_brute_force(p, t, spacing):
-    sp = np.ones(2) if spacing is None else np.asarray(spacing)
-    sp_pts = np.argwhere(metrics.surface(p)) * sp
-    st_pts = np.argwhere(metrics.surface(t)) * sp
-    d = cdist(sp_pts, st_pts)
-    ref = np.percentile(np.concatenate([d.min(axis=1), d.min(axis=0)]), 95)
+    ref = _directed_percentiles_by_brute_force(p, t, spacing, 95)
     assert metrics.hd95(p, t, spacing) == pytest.approx(ref)
+
+
+@pytest.mark.parametrize("p,t", list(random_pairs(4, (9, 11, 13))))
+def test_hd95_and_hausdorff_3d_anisotropic(p, t):
+    spacing = (2.0, 0.8, 1.1)
+    ref = _directed_percentiles_by_brute_force(p, t, spacing, 95)
+    assert metrics.hd95(p, t, spacing) == pytest.approx(ref)
+    f = sitk.HausdorffDistanceImageFilter()
+    f.Execute(_sitk(p, spacing), _sitk(t, spacing))
+    assert metrics.hausdorff(p, t, 100, spacing) == pytest.approx(f.GetHausdorffDistance())
+
+
+def test_hd95_is_the_larger_directed_percentile_not_the_pooled_one():
+    # the prediction is the truth plus a small false blob far away: its 8 surface voxels are
+    # ~10 % of the prediction's surface (so the directed 95th percentile sees them) but only
+    # ~5 % of both surfaces pooled (so the pooled one, a rival convention, almost hides them)
+    t = np.zeros((41, 41), bool)
+    t[3:23, 3:23] = True
+    p = t.copy()
+    p[33:36, 33:36] = True
+    d_pt, d_tp = metrics.surface_distances(p, t)
+    pooled = np.percentile(np.concatenate([d_pt, d_tp]), 95)
+    directed = max(np.percentile(d_pt, 95), np.percentile(d_tp, 95))
+    assert metrics.hd95(p, t) == pytest.approx(directed)
+    assert metrics.hd95(t, p) == pytest.approx(directed)  # symmetric
+    assert not np.isclose(pooled, directed)
 
 
 def test_volume_difference_matches_simpleitk_physical_size():

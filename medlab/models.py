@@ -2,11 +2,12 @@
 
 Two Keras models for small greyscale (or colour) images such as MedMNIST's
 28x28 chest X-rays: :func:`source_cnn`, the source article's two-convolution
-network adapted to one channel and two classes, and :func:`pneumonia_cnn`,
+network with only its input shape and output adapted, and :func:`pneumonia_cnn`,
 the chapter's better design (convolution blocks with batch normalisation,
 global average pooling and dropout). Both expect images scaled to [0, 1]
-with a channel axis (``medlab.train.to_float`` does this) and standardise
-them inside the model, so a saved model carries its own preprocessing.
+with a channel axis (``medlab.train.to_float`` does this); ``pneumonia_cnn``
+standardises them inside the model, so a saved model carries its own
+preprocessing (``source_cnn`` only when given the statistics).
 
 A binary task gets one sigmoid output (the probability of class 1); more
 classes get a softmax. TensorFlow is imported inside the functions only.
@@ -108,11 +109,17 @@ def _classifier_standardise(inputs: Any, mean: float | Sequence[float],
 
 
 def source_cnn(input_shape: Sequence[int] = (28, 28, 1), n_classes: int = 2,
-               mean: float | Sequence[float] = 0.0, variance: float | Sequence[float] = 1.0) -> Any:
-    """The source article's CNN: two convolution + pooling stages, then dense layers.
+               mean: float | Sequence[float] | None = None,
+               variance: float | Sequence[float] | None = None) -> Any:
+    """The source article's CNN, layer for layer: two convolution + pooling stages, one dense layer.
 
-    ``Conv(32, 3x3) -> MaxPool -> Conv(64, 3x3) -> MaxPool -> Flatten -> Dense(64) -> output``,
-    adapted from 32x32x3 CIFAR-10 images and 10 classes to ``input_shape`` and ``n_classes``.
+    ``Conv(32, 3x3, ReLU) -> MaxPool(2x2) -> Conv(64, 3x3, ReLU) -> MaxPool(2x2) -> Flatten ->
+    Dense(n_classes)``, exactly the network of the article's section 5.1 (there is no hidden
+    dense layer). Only the two ends are adapted: ``input_shape`` (the article declares
+    256x256x3 for 32x32x3 CIFAR-10 images) and the output (10 softmax units in the article;
+    one sigmoid unit for two classes, ``n_classes`` softmax units otherwise). On
+    ``input_shape=(32, 32, 3), n_classes=10`` it has 42,442 parameters, like the article's
+    model on CIFAR-10 input.
 
     Parameters
     ----------
@@ -121,8 +128,9 @@ def source_cnn(input_shape: Sequence[int] = (28, 28, 1), n_classes: int = 2,
     n_classes
         Number of classes; 2 gives a single sigmoid output.
     mean, variance
-        Pixel statistics of the training images (after scaling to [0, 1]),
-        used by the model's first layer to standardise its input.
+        Optional pixel statistics of the training images: when both are given, a
+        standardising ``Normalization`` layer (no trainable weights) is put in front.
+        The article has none; the default leaves it out.
 
     Returns
     -------
@@ -133,14 +141,15 @@ def source_cnn(input_shape: Sequence[int] = (28, 28, 1), n_classes: int = 2,
     from keras import layers
 
     shape = _classifier_args(input_shape, n_classes)
+    if (mean is None) != (variance is None):
+        raise ValueError("give both mean and variance (to standardise the input) or neither")
     inputs = keras.Input(shape)
-    x = _classifier_standardise(inputs, mean, variance)
+    x = inputs if mean is None else _classifier_standardise(inputs, mean, variance)
     x = layers.Conv2D(32, 3, activation="relu", name="conv1")(x)
     x = layers.MaxPooling2D(name="pool1")(x)
     x = layers.Conv2D(64, 3, activation="relu", name="conv2")(x)
     x = layers.MaxPooling2D(name="pool2")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(64, activation="relu", name="dense")(x)
     return keras.Model(inputs, _classifier_head(x, int(n_classes)), name="source_cnn")
 
 

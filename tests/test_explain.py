@@ -44,8 +44,8 @@ def test_feature_map_size_without_upsampling(model):
 def _cam_reference(model, x, sign):
     """Class activation map (Zhou et al. 2016), closed form for GAP -> dense models.
 
-    With global average pooling before a single dense unit, the Grad-CAM weight of
-    feature map k is proportional to the dense weight w_k (times p(1-p)/(h*w) > 0), so
+    With global average pooling before a single dense unit with logit z, the Grad-CAM
+    weight of feature map k is dz/dA_k averaged = w_k / (h*w), so
     Grad-CAM = ReLU(sign * sum_k w_k A_k) after scaling to a maximum of 1.
     """
     import keras
@@ -71,6 +71,53 @@ def test_predicted_class_is_the_default(model):
     for i, pi in enumerate(p):
         ref = _cam_reference(model, x[i:i + 1], 1.0 if pi >= 0.5 else -1.0)[0]
         np.testing.assert_allclose(auto[i], ref, atol=1e-5)
+
+
+def _saturated_copy(model):
+    """The same network with its output bias raised by 40: every p rounds to 1.0 in float32."""
+    import keras
+
+    m = keras.models.clone_model(model)
+    m.set_weights(model.get_weights())
+    head = m.get_layer("probability")
+    head.bias.assign(head.bias + 40.0)
+    return m
+
+
+def test_saturated_sigmoid_still_explained(model):
+    import tensorflow as tf
+
+    x = _x(4, seed=5)
+    sat = _saturated_copy(model)
+    p = sat.predict(x, verbose=0)[:, 0]
+    assert np.all(p == 1.0)  # saturated: the probability's gradient vanishes...
+    probe = tf.keras.Model(sat.input, [sat.get_layer("features").output, sat.output])
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        feats, prob = probe(xt)
+        score = prob[:, 0]
+    assert float(tf.reduce_max(tf.abs(tape.gradient(score, feats)))) == 0.0
+    got = explain.grad_cam(sat, x, class_index=1, upsample=False)  # ...the logit's does not
+    assert np.all(got.reshape(4, -1).max(axis=1) > 0)
+    np.testing.assert_allclose(got, _cam_reference(sat, x, 1.0), atol=1e-5)
+    # A constant shift of the logit changes nothing: same maps as the unsaturated model.
+    np.testing.assert_allclose(got, explain.grad_cam(model, x, class_index=1, upsample=False), atol=1e-5)
+
+
+def test_output_logits_reproduce_the_output():
+    import keras
+
+    seed_everything(2)
+    m = models.source_cnn((28, 28, 1), n_classes=4)
+    pre, head = explain.output_logits(m)
+    z = np.asarray(head(keras.Model(m.input, pre)(_x(3))))
+    p = m.predict(_x(3), verbose=0)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(e / e.sum(axis=1, keepdims=True), p, rtol=1e-5, atol=1e-7)
+    inputs = keras.Input((4,))
+    pooled = keras.Model(inputs, keras.layers.GlobalAveragePooling1D()(keras.layers.Reshape((2, 2))(inputs)))
+    with pytest.raises(ValueError, match="Dense"):
+        explain.output_logits(pooled)
 
 
 def test_softmax_model():

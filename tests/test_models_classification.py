@@ -41,10 +41,45 @@ def test_output_shapes(builder, shape, n_classes, out):
 
 def test_source_cnn_parameter_count_by_hand():
     # conv: (k*k*c_in + 1) * c_out; 28 -> conv 26 -> pool 13 -> conv 11 -> pool 5; 5*5*64 = 1600 inputs
-    expected = (9 * 1 + 1) * 32 + (9 * 32 + 1) * 64 + (1600 + 1) * 64 + (64 + 1) * 1
+    expected = (9 * 1 + 1) * 32 + (9 * 32 + 1) * 64 + (1600 + 1) * 1
     model = models.source_cnn()
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    assert trainable == expected
+    assert trainable == expected == model.count_params() == 20_417
+
+
+def test_source_cnn_is_the_articles_network_on_cifar_input():
+    # The article's section 5.1, written as printed but with the input shape CIFAR-10 really has.
+    import keras
+    from keras import layers
+
+    article = keras.Sequential([
+        keras.Input((32, 32, 3)),
+        layers.Conv2D(32, (3, 3), activation="relu"),
+        layers.MaxPooling2D((2, 2)),
+        layers.Conv2D(64, (3, 3), activation="relu"),
+        layers.MaxPooling2D((2, 2)),
+        layers.Flatten(),
+        layers.Dense(10, activation="softmax"),
+    ])
+    ours = models.source_cnn(input_shape=(32, 32, 3), n_classes=10)
+    assert ours.count_params() == article.count_params() == 42_442
+    kinds = [type(la).__name__ for la in ours.layers[1:]]
+    assert kinds == [type(la).__name__ for la in article.layers]  # no hidden dense layer
+    for a, b in zip(ours.layers[1:], article.layers, strict=True):  # same weights -> same outputs
+        b.set_weights(a.get_weights())
+    x = _x(3, (32, 32, 3))
+    np.testing.assert_allclose(ours.predict(x, verbose=0), article.predict(x, verbose=0), rtol=1e-5)
+
+
+def test_source_cnn_optional_standardisation():
+    plain = models.source_cnn()
+    assert "standardise" not in [la.name for la in plain.layers]
+    model = models.source_cnn(mean=0.5, variance=0.04)
+    assert model.count_params() == plain.count_params()  # no trainable weights added
+    x = np.full((1, 28, 28, 1), 0.7, dtype="float32")
+    np.testing.assert_allclose(np.asarray(model.get_layer("standardise")(x)), 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match="mean and variance"):
+        models.source_cnn(mean=0.5)
 
 
 def test_standardisation_layer_uses_given_statistics():

@@ -13,8 +13,17 @@ def _header(name: str):
     return pydicom.dcmread(data.fetch(name), stop_before_pixels=True)
 
 
-def _rg1_levels() -> int:
-    return 2 ** int(_header("RG1_UNCR.dcm").BitsStored)
+def _rg1_reader_correlation() -> float:
+    import numpy as np
+    import pydicom
+    import SimpleITK as sitk
+
+    from medlab import data
+
+    path = data.fetch("RG1_UNCR.dcm")
+    stored = pydicom.dcmread(path).pixel_array.astype(np.float64).ravel()
+    read = sitk.GetArrayFromImage(sitk.ReadImage(str(path))).astype(np.float64).ravel()
+    return float(np.corrcoef(stored, read)[0, 1])
 
 
 def _ct_fov_mm() -> float:
@@ -43,10 +52,14 @@ EXERCISES = {
                (400 * 512 * 512 * 2 / 1e6, "That is megabytes (10**6); a MiB is 2**20 bytes.")],
     ),
     "q2": Exercise(
-        answer=_rg1_levels,
-        hint="n bits can hold 2**n different values; read BitsStored, not BitsAllocated.",
-        hints=[(2**16, "That uses BitsAllocated (16); the file stores fewer bits (BitsStored)."),
-               (256, "256 levels is what a screen shows, not what the file stores.")],
+        answer=_rg1_reader_correlation,
+        atol=1e-9,
+        hint="The two readers return different arrays from the same file. What does the "
+        "photometric interpretation MONOCHROME1 make one of them do to every pixel?",
+        hints=[(1.0, "The arrays are not the same: one reader inverts the grey levels of a "
+                "MONOCHROME1 image, the other does not."),
+               (0.0, "Inverting a pixel (max - value) is a linear map with a negative slope; what "
+                "does that do to a correlation?")],
     ),
     "q3": Exercise(
         answer=_ct_fov_mm,

@@ -61,10 +61,14 @@ def _logreg_test_sensitivity(threshold_split: str = "val") -> float:
 EXERCISES = {
     "q1": Exercise(
         answer=_cifar_params,
-        hint="32 -> conv 30 -> pool 15 -> conv 13 -> pool 6: Flatten gives 6*6*64 values; "
-        "add (9*3+1)*32 + (9*32+1)*64 + (6*6*64+1)*64 + (64+1)*10.",
-        hints=[(121_345, "That is our 28x28x1, two-class version; redo the sizes for 32x32x3."),
-               (9 * 3 * 32 + 9 * 32 * 64 + 6 * 6 * 64 * 64 + 64 * 10,
+        hint="Follow the sizes: 32 -> conv 30 -> pool 15 -> conv 13 -> pool 6. A 3x3 convolution has "
+        "(9 c_in + 1) c_out weights, and the output layer sees every value that Flatten produces.",
+        hints=[(20_417, "That is the 28x28x1, one-sigmoid version of the chapter; redo the sizes for "
+                "32x32x3 input and 10 softmax outputs."),
+               ((9 * 3 + 1) * 32 + (9 * 32 + 1) * 64 + (6 * 6 * 64 + 1) * 64 + (64 + 1) * 10,
+                "That counts a hidden Dense(64) layer; the article's Flatten goes straight to the "
+                "10-unit output layer."),
+               (9 * 3 * 32 + 9 * 32 * 64 + 6 * 6 * 64 * 10,
                 "Every convolution filter and every dense unit also has a bias: the +1 terms.")],
     ),
     "q2": Exercise(
@@ -90,5 +94,11 @@ EXERCISES = {
         rtol=0.0,
         hint="roc_curve on the VALIDATION scores, threshold at argmax(tpr - fpr); then the share "
         "of test pneumonias with a score >= that threshold.",
+    ),
+    "q6": Exercise(
+        answer=0.0,
+        atol=1e-9,
+        hint="AUC is the probability that a randomly drawn pneumonia image scores higher than a "
+        "randomly drawn normal one. Does repeating the normal images change that probability?",
     ),
 }

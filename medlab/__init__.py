@@ -19,7 +19,7 @@ __all__ = ["doctor", "glue", "is_quick", "pick", "seed_everything", "setup", "__
 
 _SUBMODULES = (
     "bench", "conv", "data", "env", "exercises", "explain", "io", "metrics",
-    "models", "preprocess", "privacy", "register", "train", "viz",
+    "models", "preprocess", "privacy", "register", "train", "train3d", "viz",
 )
 
 

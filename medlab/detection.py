@@ -109,7 +109,7 @@ def voc_to_xyxy(boxes: Any) -> np.ndarray:
 
 
 def xyxy_to_voc(boxes: Any) -> np.ndarray:
-    """Continuous ``xyxy`` -> VOC ``(xmin, ymin, xmax, ymax)``, 1-based inclusive (undoes :func:`voc_to_xyxy`)."""
+    """Continuous ``xyxy`` -> VOC ``(xmin, ymin, xmax, ymax)``, 1-based inclusive pixels."""
     return as_boxes(boxes) + np.array([1.0, 1.0, 0.0, 0.0])
 
 

@@ -169,6 +169,18 @@ for _n, _pkg, _res, _sha, _desc, _src in _PACKAGE_FILES:
                       description=_desc, source=_src))
 
 
+_BCCD = json.loads(importlib.resources.files("medlab").joinpath("bccd_registry.json").read_text())
+_BCCD_SOURCE = (
+    f"BCCD blood cell detection data set, {_BCCD['source']} at commit {_BCCD['commit']}, "
+    f"{_BCCD['license']}; images from cosmicad/dataset and akshaylamba/all_CELL_data"
+)
+for _path, _sha in _BCCD["sha256"].items():
+    register(DataFile(name=_path, hash=f"sha256:{_sha}", url=_BCCD["url_template"].format(path=_path),
+                      description="BCCD " + _path.split("/")[-2], source=_BCCD_SOURCE))
+BCCD_FILES = tuple(_BCCD["sha256"])
+"""Every BCCD file (issue #13), named by its path in the source repository."""
+
+
 def _lookup(name: str) -> DataFile:
     if not isinstance(name, str):
         raise TypeError(f"file name must be a string, got {type(name).__name__}")

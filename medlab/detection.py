@@ -1,0 +1,548 @@
+"""Object detection: boxes, IoU, NMS, average precision, FROC, the BCCD data and a CenterNet.
+
+The building blocks of the planned chapter on object detection with the BCCD blood-cell
+data set (issue #13; the chapter notebook itself is not written yet):
+
+* box formats and their conversions (``xyxy``, ``xywh``, centre-size, VOC's 1-based pixels);
+* :func:`box_iou` (N x M), :func:`nms` (greedy non-maximum suppression);
+* :func:`match_detections`, :func:`average_precision` (VOC all-point or COCO 101-point),
+  :func:`evaluate` (AP per class, mAP@0.5 and mAP@[.5:.95]) and :func:`froc`;
+* :func:`parse_voc_xml` and :func:`load_bccd` for the BCCD blood-cell data set.
+
+Conventions
+-----------
+Boxes are float arrays of shape (n, 4) in **continuous pixel coordinates**
+``(x0, y0, x1, y1)`` with ``x0 <= x1`` and ``y0 <= y1``: the pixel with 0-based column ``i``
+covers ``[i, i + 1)``. A VOC box ``xmin..xmax`` (1-based, both ends inclusive) is therefore
+``(xmin - 1, ymin - 1, xmax, ymax)``; its width is ``xmax - xmin + 1`` pixels, which is exactly
+how the VOC development kit computes areas. Areas and IoU carry no "+1".
+
+Ground truth for one class is a mapping ``image_id -> (n, 4) array`` (an empty array for an
+image without objects of that class); predictions are a mapping ``image_id -> (boxes, scores)``.
+For several classes, ground truth is ``image_id -> {"boxes", "labels"}`` and predictions
+``image_id -> {"boxes", "scores", "labels"}``, labels being class names or indices into the
+class list.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CLASSES = ("RBC", "WBC", "Platelets")
+"""BCCD's three classes, in the order of the network's heatmap channels."""
+
+BCCD_SHAPE = (480, 640)
+"""Height and width of every BCCD image (pixels)."""
+
+COCO_IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
+"""IoU thresholds of COCO's mAP@[.5:.95] (0.50, 0.55, ..., 0.95)."""
+
+
+# ----------------------------------------------------------------------------- boxes
+def as_boxes(boxes: Any, name: str = "boxes") -> np.ndarray:
+    """Check and return boxes as a float64 (n, 4) ``xyxy`` array.
+
+    Raises
+    ------
+    ValueError
+        Wrong shape, non-finite values, or a box with ``x1 < x0`` or ``y1 < y0``.
+    """
+    arr = np.asarray(boxes, dtype=np.float64)
+    if arr.size == 0:
+        return arr.reshape(0, 4)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValueError(f"{name} must have shape (n, 4) as (x0, y0, x1, y1), got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinite coordinates")
+    bad = np.flatnonzero((arr[:, 2] < arr[:, 0]) | (arr[:, 3] < arr[:, 1]))
+    if bad.size:
+        raise ValueError(f"{name}[{bad[0]}] = {arr[bad[0]].tolist()} has x1 < x0 or y1 < y0; "
+                         "boxes are (x0, y0, x1, y1) with the smaller corner first "
+                         "(convert xywh boxes with xywh_to_xyxy)")
+    return arr
+
+
+def _as_scores(scores: Any, n: int, name: str = "scores") -> np.ndarray:
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if s.shape[0] != n:
+        raise ValueError(f"{name} has {s.shape[0]} values for {n} boxes")
+    if np.isnan(s).any():
+        raise ValueError(f"{name} contains NaN; every detection needs a score to be ranked")
+    return s
+
+
+def xyxy_to_xywh(boxes: Any) -> np.ndarray:
+    """``(x0, y0, x1, y1)`` -> ``(x0, y0, width, height)`` (COCO's format)."""
+    b = as_boxes(boxes)
+    return np.column_stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]])
+
+
+def xywh_to_xyxy(boxes: Any) -> np.ndarray:
+    """``(x0, y0, width, height)`` -> ``(x0, y0, x1, y1)``; widths and heights must be >= 0."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return as_boxes(np.column_stack([b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]]))
+
+
+def xyxy_to_cxcywh(boxes: Any) -> np.ndarray:
+    """``(x0, y0, x1, y1)`` -> ``(centre x, centre y, width, height)`` (what a CenterNet predicts)."""
+    b = as_boxes(boxes)
+    return np.column_stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2,
+                            b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]])
+
+
+def cxcywh_to_xyxy(boxes: Any) -> np.ndarray:
+    """``(centre x, centre y, width, height)`` -> ``(x0, y0, x1, y1)``."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return as_boxes(np.column_stack([b[:, 0] - b[:, 2] / 2, b[:, 1] - b[:, 3] / 2,
+                                     b[:, 0] + b[:, 2] / 2, b[:, 1] + b[:, 3] / 2]))
+
+
+def voc_to_xyxy(boxes: Any) -> np.ndarray:
+    """VOC ``(xmin, ymin, xmax, ymax)`` (1-based, inclusive pixels) -> continuous ``xyxy``."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return as_boxes(b - np.array([1.0, 1.0, 0.0, 0.0]), "VOC boxes")
+
+
+def xyxy_to_voc(boxes: Any) -> np.ndarray:
+    """Continuous ``xyxy`` -> VOC ``(xmin, ymin, xmax, ymax)``, 1-based inclusive pixels."""
+    return as_boxes(boxes) + np.array([1.0, 1.0, 0.0, 0.0])
+
+
+def box_area(boxes: Any) -> np.ndarray:
+    """Areas (pixels squared) of ``xyxy`` boxes."""
+    b = as_boxes(boxes)
+    return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+
+
+def box_iou(boxes_a: Any, boxes_b: Any) -> np.ndarray:
+    """Intersection over union of every pair: (N, 4) and (M, 4) ``xyxy`` -> (N, M).
+
+    Written with broadcasting: the intersection of boxes ``i`` and ``j`` is the box from the
+    larger of the two top-left corners to the smaller of the two bottom-right corners, empty
+    when those cross. A pair whose union is zero (two zero-area boxes) has IoU 0.
+    """
+    a, b = as_boxes(boxes_a, "boxes_a"), as_boxes(boxes_b, "boxes_b")
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(bottom_right - top_left, 0.0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def nms(boxes: Any, scores: Any, iou_threshold: float = 0.5, max_output: int | None = None) -> np.ndarray:
+    """Greedy non-maximum suppression: indices of the kept boxes, highest score first.
+
+    Repeatedly keep the highest-scoring remaining box and drop every remaining box whose IoU
+    with it is **greater than** ``iou_threshold`` (the rule of ``tf.image.non_max_suppression``).
+    Ties in score keep the lower index first.
+    """
+    b = as_boxes(boxes)
+    s = _as_scores(scores, len(b))
+    if not 0.0 <= iou_threshold <= 1.0:
+        raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold}")
+    order = np.argsort(-s, kind="stable")
+    iou = box_iou(b, b)
+    keep: list[int] = []
+    suppressed = np.zeros(len(b), bool)
+    for i in order:
+        if suppressed[i]:
+            continue
+        keep.append(int(i))
+        if max_output is not None and len(keep) >= max_output:
+            break
+        suppressed |= iou[i] > iou_threshold
+    return np.array(keep, dtype=np.int64)
+
+
+def flip_boxes(boxes: Any, width: float, height: float, horizontal: bool = True) -> np.ndarray:
+    """Boxes of an image flipped left-right (``horizontal``) or upside down, in ``xyxy``."""
+    b = as_boxes(boxes).copy()
+    if horizontal:
+        b[:, [0, 2]] = width - b[:, [2, 0]]
+    else:
+        b[:, [1, 3]] = height - b[:, [3, 1]]
+    return b
+
+
+# ---------------------------------------------------------------------- matching and AP
+def _one_class_inputs(gt: Mapping | Sequence, pred: Mapping | Sequence) -> tuple[dict, dict]:
+    gt_map = dict(gt) if isinstance(gt, Mapping) else dict(enumerate(gt))
+    pred_map = dict(pred) if isinstance(pred, Mapping) else dict(enumerate(pred))
+    unknown = [k for k in pred_map if k not in gt_map]
+    if unknown:
+        raise ValueError(f"image id {unknown[0]!r} has predictions but no ground-truth entry; give "
+                         "every evaluated image a ground-truth entry (an empty (0, 4) array if it "
+                         "has no objects)")
+    gts = {k: as_boxes(v, f"ground truth of image {k!r}") for k, v in gt_map.items()}
+    preds = {}
+    for k, v in pred_map.items():
+        if not (isinstance(v, (tuple, list)) and len(v) == 2):
+            raise ValueError(f"predictions of image {k!r} must be a (boxes, scores) pair")
+        boxes = as_boxes(v[0], f"predicted boxes of image {k!r}")
+        preds[k] = (boxes, _as_scores(v[1], len(boxes), f"scores of image {k!r}"))
+    return gts, preds
+
+
+def match_detections(gt_boxes: Any, pred_boxes: Any, scores: Any, iou_threshold: float = 0.5,
+                     rule: str = "coco") -> np.ndarray:
+    """Greedy matching in one image: is each prediction a true positive?
+
+    Predictions are visited from the highest score down. ``rule="coco"`` (pycocotools): a
+    prediction matches the unmatched ground-truth box of largest IoU, if that IoU is
+    ``>= iou_threshold``. ``rule="voc"`` (the VOC development kit): it looks only at the
+    ground-truth box of largest IoU overall; if that IoU is ``> iou_threshold`` and the box is
+    still unmatched it is a true positive, otherwise (already taken) a false positive.
+
+    Returns
+    -------
+    numpy.ndarray
+        Index of the matched ground-truth box for each prediction (in the input order), or -1
+        for a false positive.
+    """
+    g = as_boxes(gt_boxes, "gt_boxes")
+    p = as_boxes(pred_boxes, "pred_boxes")
+    s = _as_scores(scores, len(p))
+    if rule not in ("coco", "voc"):
+        raise ValueError(f"rule must be 'coco' or 'voc', got {rule!r}")
+    matched = np.full(len(p), -1, dtype=np.int64)
+    if len(g) == 0 or len(p) == 0:
+        return matched
+    iou = box_iou(p, g)
+    taken = np.zeros(len(g), bool)
+    for i in np.argsort(-s, kind="stable"):
+        if rule == "coco":
+            cand = np.where(taken, -1.0, iou[i])
+            j = int(np.argmax(cand))
+            if cand[j] >= iou_threshold:
+                matched[i], taken[j] = j, True
+        else:
+            j = int(np.argmax(iou[i]))
+            if iou[i, j] > iou_threshold and not taken[j]:
+                matched[i], taken[j] = j, True
+    return matched
+
+
+def precision_recall(gt: Mapping | Sequence, pred: Mapping | Sequence, iou_threshold: float = 0.5,
+                     rule: str = "coco") -> dict[str, Any]:
+    """Ranked detections of one class over many images and their precision and recall.
+
+    All predictions of all images are pooled and sorted by score (highest first, ties in
+    image order); each is a true or false positive from :func:`match_detections` within its
+    image. Returns ``scores``, ``tp`` (bool), ``precision``, ``recall`` (one value per
+    detection, cumulative) and ``n_gt``.
+    """
+    gts, preds = _one_class_inputs(gt, pred)
+    n_gt = int(sum(len(b) for b in gts.values()))
+    all_scores, all_tp = [], []
+    for k, (boxes, scores) in preds.items():
+        m = match_detections(gts[k], boxes, scores, iou_threshold, rule)
+        order = np.argsort(-scores, kind="stable")
+        all_scores.append(scores[order])
+        all_tp.append(m[order] >= 0)
+    scores = np.concatenate(all_scores) if all_scores else np.zeros(0)
+    tp = np.concatenate(all_tp) if all_tp else np.zeros(0, bool)
+    order = np.argsort(-scores, kind="stable")
+    scores, tp = scores[order], tp[order]
+    ctp = np.cumsum(tp)
+    precision = ctp / np.arange(1, len(tp) + 1) if len(tp) else np.zeros(0)
+    recall = ctp / n_gt if n_gt else np.full(len(tp), np.nan)
+    return {"scores": scores, "tp": tp, "precision": precision, "recall": recall, "n_gt": n_gt}
+
+
+def ap_from_curve(precision: Any, recall: Any, method: str = "coco") -> float:
+    """Area under a ranked precision-recall curve, VOC or COCO style.
+
+    Both first replace precision by its *envelope*: at each rank, the highest precision at
+    that rank or any later one (so the curve never rises). ``"voc"`` (VOC 2010 on, all-point):
+    the area under that step curve, summed where recall changes. ``"coco"``: the mean of the
+    envelope read at 101 recall levels 0, 0.01, ..., 1 (0 where the recall level is never
+    reached).
+    """
+    p = np.asarray(precision, dtype=np.float64)
+    r = np.asarray(recall, dtype=np.float64)
+    if p.shape != r.shape or p.ndim != 1:
+        raise ValueError(f"precision and recall must be 1-D of equal length, got {p.shape}, {r.shape}")
+    if method not in ("coco", "voc"):
+        raise ValueError(f"method must be 'coco' or 'voc', got {method!r}")
+    if len(p) == 0:
+        return 0.0
+    env = np.maximum.accumulate(p[::-1])[::-1]
+    if method == "voc":
+        r_steps = np.concatenate([[0.0], r])
+        return float(np.sum((r_steps[1:] - r_steps[:-1]) * env))
+    levels = np.linspace(0.0, 1.0, 101)
+    idx = np.searchsorted(r, levels, side="left")
+    picked = np.where(idx < len(env), env[np.minimum(idx, len(env) - 1)], 0.0)
+    return float(picked.mean())
+
+
+def average_precision(gt: Mapping | Sequence, pred: Mapping | Sequence, iou_threshold: float = 0.5,
+                      method: str = "coco") -> float:
+    """Average precision of one class over a list of images.
+
+    Parameters
+    ----------
+    gt
+        ``image_id -> (n, 4)`` ground-truth boxes (``xyxy``); every evaluated image needs an
+        entry, an empty array when it has no object of this class. A list counts as ids 0, 1, ...
+    pred
+        ``image_id -> (boxes, scores)``; images without predictions may be left out.
+    iou_threshold
+        Minimum IoU for a prediction to count as finding a box.
+    method
+        ``"coco"`` (101-point interpolation and pycocotools' matching, IoU >= threshold) or
+        ``"voc"`` (all-point area and the VOC kit's matching, IoU > threshold).
+
+    Returns
+    -------
+    float
+        AP in [0, 1]. No predictions at all gives 0.0. Images without ground truth add only
+        false positives. A class without any ground-truth box gives NaN (AP is undefined;
+        pycocotools reports -1 there).
+    """
+    pr = precision_recall(gt, pred, iou_threshold, method)
+    if pr["n_gt"] == 0:
+        return float("nan")
+    return ap_from_curve(pr["precision"], pr["recall"], method)
+
+
+def _class_index(labels: Any, classes: Sequence[str], where: str) -> np.ndarray:
+    lab = np.asarray(labels).reshape(-1)
+    if lab.size == 0:
+        return np.zeros(0, np.int64)
+    if lab.dtype.kind in "iu":
+        bad = lab[(lab < 0) | (lab >= len(classes))]
+        if bad.size:
+            raise ValueError(f"{where}: label {bad[0]} is not an index into the classes {list(classes)}")
+        return lab.astype(np.int64)
+    lookup = {c: i for i, c in enumerate(classes)}
+    out = []
+    for x in lab:
+        if x not in lookup:
+            raise ValueError(f"{where}: label {x!r} is not one of the classes {list(classes)}")
+        out.append(lookup[x])
+    return np.array(out, np.int64)
+
+
+def split_by_class(gt: Mapping, pred: Mapping, classes: Sequence[str] = CLASSES
+                   ) -> dict[str, tuple[dict, dict]]:
+    """Multi-class ground truth and predictions -> one ``(gt, pred)`` pair per class.
+
+    ``gt``: ``image_id -> {"boxes", "labels"}``; ``pred``: ``image_id -> {"boxes", "scores",
+    "labels"}``. Labels are class names or integer indices into ``classes``.
+    """
+    extra = [k for k in pred if k not in gt]
+    if extra:
+        raise ValueError(f"image id {extra[0]!r} has predictions but no ground-truth entry")
+    out: dict[str, tuple[dict, dict]] = {c: ({}, {}) for c in classes}
+    for k, g in gt.items():
+        boxes = as_boxes(g["boxes"], f"ground truth of image {k!r}")
+        lab = _class_index(g["labels"], classes, f"ground truth of image {k!r}")
+        if len(lab) != len(boxes):
+            raise ValueError(f"image {k!r}: {len(boxes)} ground-truth boxes but {len(lab)} labels")
+        for i, c in enumerate(classes):
+            out[c][0][k] = boxes[lab == i]
+    for k, p in pred.items():
+        boxes = as_boxes(p["boxes"], f"predicted boxes of image {k!r}")
+        scores = _as_scores(p["scores"], len(boxes), f"scores of image {k!r}")
+        lab = _class_index(p["labels"], classes, f"predictions of image {k!r}")
+        if len(lab) != len(boxes):
+            raise ValueError(f"image {k!r}: {len(boxes)} predicted boxes but {len(lab)} labels")
+        for i, c in enumerate(classes):
+            out[c][1][k] = (boxes[lab == i], scores[lab == i])
+    return out
+
+
+def evaluate(gt: Mapping, pred: Mapping, classes: Sequence[str] = CLASSES,
+             method: str = "coco") -> dict[str, Any]:
+    """AP per class at IoU 0.5 and averaged over COCO's ten thresholds, with their means.
+
+    Returns ``{"ap50": {class: AP}, "ap50_95": {class: AP}, "map50": float, "map50_95": float}``;
+    a class without ground truth is NaN and left out of the means.
+    """
+    per = split_by_class(gt, pred, classes)
+    ap50, ap5095 = {}, {}
+    for c, (g, p) in per.items():
+        ap50[c] = average_precision(g, p, 0.5, method)
+        ap5095[c] = float(np.mean([average_precision(g, p, t, method) for t in COCO_IOU_THRESHOLDS]))
+    return {"ap50": ap50, "ap50_95": ap5095, "map50": float(np.nanmean(list(ap50.values()))),
+            "map50_95": float(np.nanmean(list(ap5095.values())))}
+
+
+def froc(gt: Mapping | Sequence, pred: Mapping | Sequence, iou_threshold: float = 0.5,
+         fps_per_image: Sequence[float] = (0.5, 1, 2, 4, 8)) -> dict[str, Any]:
+    """Free-response ROC of one class: sensitivity against false positives per image.
+
+    Lowering the score threshold step by step, sensitivity is the fraction of ground-truth
+    boxes found and the x axis the number of false positives divided by the number of images
+    (all images in ``gt``). ``at`` gives, for each requested rate, the highest sensitivity
+    reached with at most that many false positives per image (0 if none).
+    """
+    gts, _ = _one_class_inputs(gt, pred)
+    pr = precision_recall(gt, pred, iou_threshold, "coco")
+    n_images = len(gts)
+    if n_images == 0 or pr["n_gt"] == 0:
+        raise ValueError("FROC needs at least one image and one ground-truth box")
+    fp = np.cumsum(~pr["tp"]) / n_images
+    sens = np.cumsum(pr["tp"]) / pr["n_gt"]
+    fp, sens = np.concatenate([[0.0], fp]), np.concatenate([[0.0], sens])
+    at = {float(r): float(sens[fp <= r].max()) for r in fps_per_image}
+    return {"fp_per_image": fp, "sensitivity": sens, "at": at}
+
+
+def to_coco(gt: Mapping, pred: Mapping, classes: Sequence[str] = CLASSES) -> tuple[dict, list]:
+    """Ground truth and predictions in COCO's JSON layout (for pycocotools).
+
+    Image ids become 1, 2, ... in the order of ``gt``; category ids are 1-based positions in
+    ``classes``; boxes become ``[x, y, width, height]``.
+    """
+    per_class = split_by_class(gt, pred, classes)
+    ids = {k: i + 1 for i, k in enumerate(gt)}
+    images = [{"id": i, "width": BCCD_SHAPE[1], "height": BCCD_SHAPE[0]} for i in ids.values()]
+    anns, dets = [], []
+    for ci, c in enumerate(classes):
+        g, p = per_class[c]
+        for k, boxes in g.items():
+            for b in xyxy_to_xywh(boxes):
+                anns.append({"id": len(anns) + 1, "image_id": ids[k], "category_id": ci + 1,
+                             "bbox": b.tolist(), "area": float(b[2] * b[3]), "iscrowd": 0})
+        for k, (boxes, scores) in p.items():
+            for b, s in zip(xyxy_to_xywh(boxes), scores, strict=True):
+                dets.append({"image_id": ids[k], "category_id": ci + 1, "bbox": b.tolist(),
+                             "score": float(s)})
+    cats = [{"id": i + 1, "name": c} for i, c in enumerate(classes)]
+    return {"images": images, "annotations": anns, "categories": cats}, dets
+
+
+def coco_eval(gt: Mapping, pred: Mapping, classes: Sequence[str] = CLASSES) -> dict[str, Any]:
+    """The same numbers as :func:`evaluate`, computed by pycocotools (an independent check).
+
+    Uses ``COCOeval`` with no area ranges and a detection limit above any image's count, and
+    reads AP per class from its precision table (-1 there becomes NaN).
+    """
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    gt_json, dets = to_coco(gt, pred, classes)
+    max_dets = max([1] + [len(np.asarray(p["scores"]).reshape(-1)) for p in pred.values()])
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = gt_json
+        coco_gt.createIndex()
+        coco_dt = coco_gt.loadRes(dets) if dets else COCO()
+        if not dets:
+            coco_dt.dataset = {"images": gt_json["images"], "annotations": [],
+                               "categories": gt_json["categories"]}
+            coco_dt.createIndex()
+        ev = COCOeval(coco_gt, coco_dt, "bbox")
+        ev.params.maxDets = [max_dets]
+        ev.params.areaRng, ev.params.areaRngLbl = [[0, 1e10]], ["all"]
+        ev.evaluate()
+        ev.accumulate()
+    prec = ev.eval["precision"][:, :, :, 0, 0]  # [threshold, recall level, class]
+    per_t = np.where(prec < 0, np.nan, prec).mean(axis=1)  # [threshold, class]
+    has_gt = np.array([any(a["category_id"] == i + 1 for a in gt_json["annotations"])
+                       for i in range(len(classes))])
+    per_t = np.where(has_gt[None, :], np.nan_to_num(per_t, nan=0.0), np.nan)
+    ap50 = {c: float(per_t[0, i]) for i, c in enumerate(classes)}
+    ap5095 = {c: float(per_t[:, i].mean()) for i, c in enumerate(classes)}
+    return {"ap50": ap50, "ap50_95": ap5095, "map50": float(np.nanmean(list(ap50.values()))),
+            "map50_95": float(np.nanmean(list(ap5095.values())))}
+
+
+# ------------------------------------------------------------------------- BCCD data
+def parse_voc_xml(source: str | Path) -> dict[str, Any]:
+    """Read one Pascal VOC annotation file (a path, or the XML text itself).
+
+    Returns ``filename``, ``width``, ``height``, ``names`` (list of class names), ``voc``
+    (int (n, 4) array as written: 1-based, inclusive), ``boxes`` (continuous ``xyxy``, see
+    :func:`voc_to_xyxy`) and ``difficult`` (bool array).
+    """
+    text = str(source)
+    root = ET.fromstring(text) if text.lstrip().startswith("<") else ET.parse(source).getroot()
+    if root.tag != "annotation":
+        raise ValueError(f"not a VOC annotation: root element is <{root.tag}>")
+    size = root.find("size")
+    if size is None:
+        raise ValueError("VOC annotation without <size>")
+    names, voc, difficult = [], [], []
+    for obj in root.iter("object"):
+        box = obj.find("bndbox")
+        name = obj.findtext("name")
+        if box is None or name is None:
+            raise ValueError("a VOC <object> needs <name> and <bndbox>")
+        voc.append([int(round(float(box.findtext(k)))) for k in ("xmin", "ymin", "xmax", "ymax")])
+        names.append(name.strip())
+        difficult.append(obj.findtext("difficult", "0").strip() == "1")
+    voc_arr = np.array(voc, dtype=np.int64).reshape(-1, 4)
+    return {"filename": root.findtext("filename", ""), "width": int(size.findtext("width")),
+            "height": int(size.findtext("height")), "names": names, "voc": voc_arr,
+            "boxes": voc_to_xyxy(voc_arr), "difficult": np.array(difficult, bool)}
+
+
+def bccd_ids(split: str) -> list[str]:
+    """Image ids (``BloodImage_NNNNN``) of an official BCCD split: train, val, test or trainval."""
+    from medlab import data
+
+    if split not in ("train", "val", "test", "trainval"):
+        raise ValueError(f"BCCD splits are train, val, test, trainval; got {split!r}")
+    path = data.fetch(f"BCCD/ImageSets/Main/{split}.txt")
+    return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def load_bccd(split: str, scale: float = 1.0, images: bool = True) -> dict[str, Any]:
+    """Load an official BCCD split through ``medlab.data`` (every file checksum-verified).
+
+    Parameters
+    ----------
+    split
+        ``"train"`` (205 images), ``"val"`` (87), ``"test"`` (72) or ``"trainval"``.
+    scale
+        Resize factor for the images (0.4 gives 192 x 256); boxes are **not** rescaled: they
+        stay in the original 640 x 480 pixel coordinates, where evaluation happens.
+    images
+        Read the JPEGs (else only the annotations).
+
+    Returns
+    -------
+    dict
+        ``ids`` (list), ``images`` (uint8 (n, h, w, 3) or None), ``boxes`` (list of (k, 4)
+        ``xyxy`` arrays), ``labels`` (list of int arrays indexing :data:`CLASSES`) and ``gt``,
+        the ground truth as ``{id: {"boxes", "labels"}}`` for :func:`evaluate`.
+    """
+    from medlab import data
+
+    if not 0 < scale <= 1:
+        raise ValueError(f"scale must be in (0, 1], got {scale}")
+    ids = bccd_ids(split)
+    boxes, labels, imgs = [], [], []
+    for i in ids:
+        ann = parse_voc_xml(data.fetch(f"BCCD/Annotations/{i}.xml"))
+        boxes.append(ann["boxes"])
+        labels.append(_class_index(ann["names"], CLASSES, f"{i}.xml"))
+        if images:
+            imgs.append(read_image(data.fetch(f"BCCD/JPEGImages/{i}.jpg"), scale))
+    gt = {i: {"boxes": b, "labels": lab} for i, b, lab in zip(ids, boxes, labels, strict=True)}
+    return {"ids": ids, "images": np.stack(imgs) if images else None, "boxes": boxes,
+            "labels": labels, "gt": gt}
+
+
+def read_image(path: str | Path, scale: float = 1.0) -> np.ndarray:
+    """Read an RGB JPEG as uint8 (h, w, 3), optionally shrunk by ``scale`` (area averaging)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        if scale != 1.0:
+            im = im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.BOX)
+        return np.asarray(im, dtype=np.uint8)

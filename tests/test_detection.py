@@ -1,0 +1,192 @@
+"""medlab.detection (issue #13): boxes, IoU, NMS, AP against independent references, BCCD loading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from medlab import data
+from medlab import detection as det
+
+
+def random_boxes(rng, n, size=100.0):
+    xy = rng.uniform(0, size, (n, 2))
+    wh = rng.uniform(1, size / 3, (n, 2))
+    return np.column_stack([xy, xy + wh])
+
+
+def brute_iou(a, b):
+    """IoU by counting pixels of integer boxes on a grid (independent of the formula)."""
+    out = np.zeros((len(a), len(b)))
+    for i, p in enumerate(a):
+        for j, q in enumerate(b):
+            grid_p = np.zeros((64, 64), bool)
+            grid_q = np.zeros((64, 64), bool)
+            grid_p[int(p[1]):int(p[3]), int(p[0]):int(p[2])] = True
+            grid_q[int(q[1]):int(q[3]), int(q[0]):int(q[2])] = True
+            union = (grid_p | grid_q).sum()
+            out[i, j] = (grid_p & grid_q).sum() / union if union else 0.0
+    return out
+
+
+def test_box_iou_matches_pixel_counting():
+    rng = np.random.default_rng(0)
+    xy = rng.integers(0, 40, (12, 2))
+    a = np.column_stack([xy, xy + rng.integers(0, 20, (12, 2))])
+    b = a[::-1] + rng.integers(-5, 5, (12, 4)).clip(0, None) * np.array([0, 0, 1, 1])
+    np.testing.assert_allclose(det.box_iou(a, b), brute_iou(a, b), atol=1e-12)
+
+
+def test_box_iou_small_example_and_shapes():
+    assert det.box_iou([[0, 0, 2, 2]], [[1, 1, 3, 3]])[0, 0] == pytest.approx(1 / 7)
+    assert det.box_iou(np.zeros((0, 4)), [[0, 0, 1, 1]]).shape == (0, 1)
+    assert det.box_iou([[5, 5, 5, 5]], [[5, 5, 5, 5]])[0, 0] == 0.0  # zero-area pair
+
+
+@pytest.mark.parametrize("bad,match", [
+    ([[2, 0, 1, 1]], "x1 < x0"), ([[0, 0, 1]], r"shape \(n, 4\)"), ([[0, 0, np.nan, 1]], "NaN"),
+])
+def test_bad_boxes_raise(bad, match):
+    with pytest.raises(ValueError, match=match):
+        det.box_iou(bad, [[0, 0, 1, 1]])
+
+
+def test_format_round_trips():
+    b = random_boxes(np.random.default_rng(1), 20)
+    np.testing.assert_allclose(det.xywh_to_xyxy(det.xyxy_to_xywh(b)), b)
+    np.testing.assert_allclose(det.cxcywh_to_xyxy(det.xyxy_to_cxcywh(b)), b)
+    np.testing.assert_allclose(det.xyxy_to_voc(det.voc_to_xyxy(np.round(b) + 1)), np.round(b) + 1)
+    # a VOC box 1..10 covers ten pixels
+    assert det.box_area(det.voc_to_xyxy([[1, 1, 10, 10]]))[0] == 100
+    np.testing.assert_allclose(det.flip_boxes(det.flip_boxes(b, 100, 80), 100, 80), b)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_nms_matches_tensorflow(seed):
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(seed)
+    boxes = random_boxes(rng, 60)
+    scores = rng.random(60)
+    for thr in (0.3, 0.5, 0.7):
+        ref = tf.image.non_max_suppression(boxes[:, [1, 0, 3, 2]].astype(np.float32),
+                                           scores.astype(np.float32), 60, iou_threshold=thr).numpy()
+        np.testing.assert_array_equal(det.nms(boxes, scores, thr), ref)
+
+
+def test_nms_rejects_nan_scores():
+    with pytest.raises(ValueError, match="NaN"):
+        det.nms([[0, 0, 1, 1]], [np.nan])
+
+
+def random_case(rng, n_images=8, classes=det.CLASSES):
+    gt, pred = {}, {}
+    for k in range(n_images):
+        n = int(rng.integers(0, 6))
+        boxes = random_boxes(rng, n)
+        gt[k] = {"boxes": boxes, "labels": rng.integers(0, len(classes), n)}
+        # predictions: jittered copies of the truth plus random boxes
+        jit = boxes + rng.normal(0, 4, boxes.shape)
+        jit = np.column_stack([np.minimum(jit[:, :2], jit[:, 2:]), np.maximum(jit[:, :2], jit[:, 2:])])
+        m = int(rng.integers(0, 6))
+        pb = np.concatenate([jit, random_boxes(rng, m)])
+        pl = np.concatenate([gt[k]["labels"], rng.integers(0, len(classes), m)])
+        keep = rng.random(len(pb)) < 0.85
+        pred[k] = {"boxes": pb[keep], "scores": rng.random(int(keep.sum())), "labels": pl[keep]}
+    return gt, pred
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_ap_matches_pycocotools_on_random_cases(seed):
+    pytest.importorskip("pycocotools")
+    gt, pred = random_case(np.random.default_rng(seed))
+    ours, ref = det.evaluate(gt, pred), det.coco_eval(gt, pred)
+    for key in ("ap50", "ap50_95"):
+        for c in det.CLASSES:
+            assert ours[key][c] == pytest.approx(ref[key][c], abs=1e-12, nan_ok=True), (key, c)
+    assert ours["map50"] == pytest.approx(ref["map50"], abs=1e-12)
+
+
+def voc_devkit_ap(rec, prec):
+    """voc_ap(use_07_metric=False) as in the VOC development kit's Python port (py-faster-rcnn)."""
+    mrec = np.concatenate(([0.0], rec, [1.0]))
+    mpre = np.concatenate(([0.0], prec, [0.0]))
+    for i in range(mpre.size - 1, 0, -1):
+        mpre[i - 1] = np.maximum(mpre[i - 1], mpre[i])
+    i = np.where(mrec[1:] != mrec[:-1])[0]
+    return np.sum((mrec[i + 1] - mrec[i]) * mpre[i + 1])
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_voc_ap_matches_devkit_formula(seed):
+    rng = np.random.default_rng(seed)
+    gt, pred = random_case(rng)
+    g, p = det.split_by_class(gt, pred)["RBC"]
+    pr = det.precision_recall(g, p, 0.5, "voc")
+    if pr["n_gt"] == 0 or len(pr["tp"]) == 0:
+        pytest.skip("no boxes of this class in this case")
+    expected = voc_devkit_ap(pr["recall"], pr["precision"])
+    assert det.average_precision(g, p, 0.5, "voc") == pytest.approx(expected)
+
+
+def test_tiny_ranked_list_by_hand():
+    # one image, two objects; ranked detections: hit, miss, hit -> precision 1, 1/2, 2/3
+    gt = {"a": np.array([[0, 0, 10, 10], [20, 20, 30, 30]])}
+    pred = {"a": (np.array([[0, 0, 10, 10], [50, 50, 60, 60], [20, 20, 30, 30]]), np.array([0.9, 0.8, 0.7]))}
+    assert det.average_precision(gt, pred, method="voc") == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
+    coco = (51 * 1 + 50 * 2 / 3) / 101
+    assert det.average_precision(gt, pred, method="coco") == pytest.approx(coco)
+
+
+def test_empty_and_undefined_cases():
+    gt = {"a": np.array([[0, 0, 10, 10]]), "b": np.zeros((0, 4))}
+    assert det.average_precision(gt, {}) == 0.0  # no predictions at all
+    only_fp = {"b": (np.array([[0, 0, 5, 5]]), np.array([0.9])), "a": (np.array([[0, 0, 10, 10]]), [0.5])}
+    assert det.average_precision(gt, only_fp, method="voc") == pytest.approx(0.5)  # image b adds an FP
+    assert np.isnan(det.average_precision({"b": np.zeros((0, 4))}, {}))  # no ground truth: undefined
+
+
+def test_bad_evaluation_input_raises():
+    gt = {"a": {"boxes": [[0, 0, 1, 1]], "labels": ["RBC"]}}
+    with pytest.raises(ValueError, match="no ground-truth entry"):
+        det.evaluate(gt, {"z": {"boxes": [[0, 0, 1, 1]], "scores": [1.0], "labels": ["RBC"]}})
+    with pytest.raises(ValueError, match="not one of the classes"):
+        det.evaluate(gt, {"a": {"boxes": [[0, 0, 1, 1]], "scores": [1.0], "labels": ["neutrophil"]}})
+    with pytest.raises(ValueError, match="NaN"):
+        det.evaluate(gt, {"a": {"boxes": [[0, 0, 1, 1]], "scores": [np.nan], "labels": ["RBC"]}})
+    with pytest.raises(ValueError, match="method"):
+        det.ap_from_curve([1.0], [1.0], method="auc")
+
+
+def test_froc_counts_false_positives_per_image():
+    gt = {0: np.array([[0, 0, 10, 10]]), 1: np.array([[0, 0, 10, 10]])}
+    pred = {0: (np.array([[0, 0, 10, 10], [40, 40, 50, 50]]), np.array([0.9, 0.8])),
+            1: (np.array([[60, 60, 70, 70], [0, 0, 10, 10]]), np.array([0.7, 0.6]))}
+    out = det.froc(gt, pred, fps_per_image=(0.5, 1.0))
+    assert out["at"] == {0.5: 0.5, 1.0: 1.0}
+
+
+def test_parse_voc_xml_text():
+    xml = ("<annotation><filename>x.jpg</filename><size><width>640</width><height>480</height></size>"
+           "<object><name>WBC</name><difficult>0</difficult><bndbox><xmin>1</xmin><ymin>2</ymin>"
+           "<xmax>10</xmax><ymax>20</ymax></bndbox></object></annotation>")
+    ann = det.parse_voc_xml(xml)
+    assert ann["names"] == ["WBC"] and (ann["width"], ann["height"]) == (640, 480)
+    np.testing.assert_array_equal(ann["boxes"], [[0, 1, 10, 20]])
+    with pytest.raises(ValueError, match="not a VOC annotation"):
+        det.parse_voc_xml("<html></html>")
+
+
+def test_bccd_registry_and_split():
+    assert len(data.BCCD_FILES) == 732
+    entry = data.REGISTRY["BCCD/Annotations/BloodImage_00000.xml"]
+    assert entry.hash == "sha256:655ee0c67cbac5bf3961e017c75b130be1995f824557916eabdbe99d29fae101"
+    assert entry.url == ("https://raw.githubusercontent.com/Shenggan/BCCD_Dataset/"
+                         "d272fb14cdff6e473fafeeeba32aba5f560e9e43/BCCD/Annotations/BloodImage_00000.xml")
+    try:
+        sizes = {s: len(det.bccd_ids(s)) for s in ("train", "val", "test")}
+    except data.DataError:
+        pytest.skip("BCCD files not available offline (set MEDLAB_DATA_DIR)")
+    assert sizes == {"train": 205, "val": 87, "test": 72}
+    val = det.load_bccd("val", images=False)
+    counts = np.bincount(np.concatenate(val["labels"]), minlength=3)
+    assert counts.sum() == sum(len(b) for b in val["boxes"]) and counts[1] >= 87 - 6

@@ -14,6 +14,7 @@ import sys
 TASKS = {
     "classification": "medlab._bench_classification",
     "segmentation": "medlab._bench_segmentation",
+    "hippocampus": "medlab._bench_hippocampus",
 }
 
 

@@ -16,6 +16,7 @@ status 1 if any file is missing or fails its checksum.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from medlab import data
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     names = list(data.BOOK_FILES) if args.all else args.names
     if not names:
         parser.error("name files to fetch, or use --all")
-    print(f"data directory: {data.data_dir()}")
+    print(f"data folders: {os.pathsep.join(map(str, data.data_dirs()))}")
     failed = 0
     for name in names:
         try:

@@ -10,9 +10,13 @@ Two kinds of file are registered:
   :mod:`importlib.resources` and checked against a SHA-256 recorded here.
 
 The cache directory is ``$MEDLAB_DATA_DIR`` when set, else the user cache
-(``~/.cache/medlab`` on Linux). A directory that already holds verified files
-is used as it is and never written to; files missing from a read-only
-directory are downloaded to the user cache instead. Introduced in the chapter
+(``~/.cache/medlab`` on Linux). ``$MEDLAB_DATA_DIR`` may list several folders
+separated by ``os.pathsep`` (``:`` on Linux), e.g. one per data collection;
+each is searched for ``<folder>/<name>``, where a registered name may hold a
+sub-path (``BCCD/Annotations/BloodImage_00000.xml``). A directory that already
+holds verified files is used as it is and never written to; files missing
+from a read-only directory are downloaded to the first folder if it is
+writable, else to the user cache. Introduced in the chapter
 *Background*.
 """
 
@@ -190,10 +194,20 @@ def verify(path: str | os.PathLike, expected: str) -> bool:
     return Path(path).is_file() and file_hash(path, algo) == digest.lower()
 
 
+def data_dirs() -> list[Path]:
+    """The folders searched for data: those listed in ``$MEDLAB_DATA_DIR``, else the user cache.
+
+    ``$MEDLAB_DATA_DIR`` may hold several folders separated by ``os.pathsep``;
+    empty entries are ignored.
+    """
+    env = os.environ.get(DATA_DIR_ENV, "")
+    dirs = [Path(d.strip()).expanduser() for d in env.split(os.pathsep) if d.strip()]
+    return dirs or [user_cache_dir()]
+
+
 def data_dir() -> Path:
-    """The data directory: ``$MEDLAB_DATA_DIR`` if set, else the user cache."""
-    env = os.environ.get(DATA_DIR_ENV, "").strip()
-    return Path(env).expanduser() if env else user_cache_dir()
+    """The first data folder: where downloads go when it is writable (see :func:`data_dirs`)."""
+    return data_dirs()[0]
 
 
 def user_cache_dir() -> Path:
@@ -284,10 +298,11 @@ def fetch(name: str, progressbar: bool = True, retries: int = 2, timeout: float 
     entry = _lookup(name)
     if entry.kind == "package":
         return _package_path(entry)
-    primary = data_dir()
-    if _verified(primary / entry.name, entry.hash):
-        return primary / entry.name
-    target = primary if _writable(primary) else user_cache_dir()
+    dirs = data_dirs()
+    for folder in dirs:
+        if _verified(folder / entry.name, entry.hash):
+            return folder / entry.name
+    target = dirs[0] if _writable(dirs[0]) else user_cache_dir()
     if _verified(target / entry.name, entry.hash):
         return target / entry.name
     stale = target / entry.name
@@ -373,7 +388,7 @@ def status() -> list[dict[str, str]]:
                 where, state = "-", str(err)
         else:
             where, state = "-", "not downloaded"
-            for d in dict.fromkeys([data_dir(), user_cache_dir()]):
+            for d in dict.fromkeys([*data_dirs(), user_cache_dir()]):
                 if (d / entry.name).exists():
                     ok = _verified(d / entry.name, entry.hash)
                     where, state = str(d / entry.name), "verified" if ok else "CORRUPT"

@@ -227,7 +227,8 @@ def _doctor_data() -> list[str]:
     from medlab import data
 
     problems = []
-    print(f"data directory: {data.data_dir()} ({data.DATA_DIR_ENV}={os.environ.get(data.DATA_DIR_ENV)})")
+    folders = os.pathsep.join(map(str, data.data_dirs()))
+    print(f"data folders: {folders} ({data.DATA_DIR_ENV}={os.environ.get(data.DATA_DIR_ENV)})")
     rows = {r["name"]: r for r in data.status()}
     for name in data.BOOK_FILES:
         row = rows[name]

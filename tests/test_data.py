@@ -168,3 +168,36 @@ def test_load_real_pneumoniamnist(monkeypatch):
     assert arrays["train_images"].shape == (4708, 28, 28)
     assert arrays["test_labels"].shape == (624, 1)
     assert set(np.unique(arrays["train_labels"])) == {0, 1}
+
+
+def test_several_data_folders_are_searched_in_order(fake_entry, tmp_path, monkeypatch):
+    """``MEDLAB_DATA_DIR=a:b``: a verified file in any listed folder is used; sub-paths work."""
+    entry, payload, folder = fake_entry
+    nested = data.register(data.DataFile(name="coll/sub/fake.bin", hash=entry.hash, url=entry.url))
+    try:
+        first, second = tmp_path / "first", tmp_path / "second"
+        (second / "coll" / "sub").mkdir(parents=True)
+        first.mkdir()
+        (second / "coll" / "sub" / "fake.bin").write_bytes(payload)
+        (second / entry.name).write_bytes(b"corrupt")  # fails its checksum: skipped, never returned
+        monkeypatch.setenv("MEDLAB_DATA_DIR", f" {first}{os.pathsep}{os.pathsep}{second} ")
+        assert data.data_dirs() == [first, second] and data.data_dir() == first
+        (folder / "fake.bin").unlink()  # offline
+        assert data.fetch(nested.name, progressbar=False, retries=0) == second / "coll/sub/fake.bin"
+        with pytest.raises(data.DataUnavailableError):
+            data.fetch(entry.name, progressbar=False, retries=0)
+        assert (second / entry.name).read_bytes() == b"corrupt"  # the second folder is never written
+    finally:
+        data.REGISTRY.pop(nested.name, None)
+
+
+def test_download_of_a_sub_path_name_goes_below_the_first_writable_folder(fake_entry, tmp_path,
+                                                                           monkeypatch):
+    entry, payload, _ = fake_entry
+    nested = data.register(data.DataFile(name="coll/fake.bin", hash=entry.hash, url=entry.url))
+    try:
+        monkeypatch.setenv("MEDLAB_DATA_DIR", str(tmp_path / "cache"))
+        path = data.fetch(nested.name, progressbar=False, retries=0)
+        assert path == tmp_path / "cache" / "coll" / "fake.bin" and path.read_bytes() == payload
+    finally:
+        data.REGISTRY.pop(nested.name, None)

@@ -27,13 +27,25 @@ def test_matches(given, expected, ok):
 
 
 def test_check_prints_hints(capsys):
-    assert check("background.q1", 200.0) is True
-    assert check("background.q1", 400 * 512 * 512 * 16 / 2**20) is False
+    assert bool(check("background.q1", 200.0)) is True
+    assert bool(check("background.q1", 400 * 512 * 512 * 16 / 2**20)) is False
     assert "bits, not bytes" in capsys.readouterr().out
-    assert check("background.q1", None) is False
-    assert "not answered yet" in capsys.readouterr().out
-    assert check("background.q1", 7.0) is False
+    assert check("background.q1", 7.0) == False  # noqa: E712 - a Verdict compares like a bool
     assert "too small" in capsys.readouterr().out
+
+
+def test_no_hint_before_an_attempt(capsys):
+    """``check(key, None)`` says only that nothing was answered: the hint waits for a wrong answer."""
+    for chapter in CHAPTERS:
+        for key in ex.keys(chapter):
+            assert not check(key, None)
+            assert capsys.readouterr().out.strip() == f"{key}: not answered yet."
+
+
+def test_verdict_shows_nothing_as_a_cell_result():
+    verdict = check("background.q1", 7.0, quiet=True)
+    assert not verdict and "too small" in verdict.message
+    assert hasattr(verdict, "_ipython_display_") and verdict._ipython_display_() is None
 
 
 def test_unknown_keys_are_clear():
@@ -64,5 +76,5 @@ def test_wrong_answer_hints_may_be_computed_lazily(monkeypatch, capsys):
     table = {"q1": ex.Exercise(answer=2.0, hint="h", hints=[(lambda: calls.append(1) or 3.0, "lazy")])}
     monkeypatch.setattr(ex.importlib, "import_module", lambda name: type("M", (), {"EXERCISES": table}))
     assert not calls  # nothing computed when the table is built
-    assert check("lazy.q1", 3.0) is False
+    assert not check("lazy.q1", 3.0)
     assert "lazy" in capsys.readouterr().out and calls == [1]

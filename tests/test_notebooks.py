@@ -88,6 +88,22 @@ def test_chapter_conventions(path):
                 f"{path.name}: write each :alt: text on one line"
 
 
+def assert_no_hint_before_an_attempt(nb, name: str) -> None:
+    """An executed chapter shows no exercise hint and no bare ``False``/``True`` result.
+
+    Hints belong after a wrong answer: the unanswered exercise cells must print
+    "not answered yet." and nothing else, and no cell's result is a bare bool.
+    """
+    for i, cell in enumerate(code_cells(nb)):
+        for out in cell.get("outputs", []):
+            text = out.get("text", "") if out.get("output_type") == "stream" else \
+                out.get("data", {}).get("text/plain", "")
+            assert "Hint:" not in text and "not yet" not in text, \
+                f"{name}: code cell {i} prints a hint before any attempt: {text.strip()[:200]}"
+            if out.get("output_type") == "execute_result":
+                assert text.strip() not in ("True", "False"), f"{name}: code cell {i} shows a bare {text}"
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_executes_in_quick_mode(path, book_dir, monkeypatch):
@@ -103,6 +119,7 @@ def test_chapter_executes_in_quick_mode(path, book_dir, monkeypatch):
         pytest.fail(f"{path.name} failed to execute:\n{result.exc_string}", pytrace=False)
     assert "mode: quick" in "".join(
         o.get("text", "") for o in code_cells(nb)[0].outputs if o.get("output_type") == "stream")
+    assert_no_hint_before_an_attempt(nb, path.name)
     cache = get_cache(str(book_dir / "_build" / ".jupyter_cache"))
     cache.cache_notebook_bundle(CacheBundleIn(nb, str(path), data={"execution_seconds": result.time}),
                                 check_validity=False, overwrite=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,38 +118,74 @@ def get(key: str) -> Exercise:
     return table[question]
 
 
-def check(key: str, answer: Any, quiet: bool = False) -> bool:
-    """Check an exercise answer and print a verdict with a hint when wrong.
+class Verdict:
+    """The result of :func:`check`: true when the answer is right.
+
+    It behaves like a bool (``assert check(...)`` works) but shows nothing when
+    it is the last value of a notebook cell, so a page never displays a bare
+    ``False`` next to the printed verdict.
+    """
+
+    __slots__ = ("ok", "message")
+
+    def __init__(self, ok: bool, message: str) -> None:
+        self.ok = bool(ok)
+        self.message = message
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Verdict):
+            return self.ok == other.ok
+        return NotImplemented if not isinstance(other, bool) else self.ok == other
+
+    def __hash__(self) -> int:
+        return hash(self.ok)
+
+    def __repr__(self) -> str:
+        return f"Verdict({self.ok}, {self.message!r})"
+
+    def _ipython_display_(self) -> None:
+        """Display nothing: :func:`check` has already printed the verdict."""
+
+
+def check(key: str, answer: Any, quiet: bool = False) -> Verdict:
+    """Check an exercise answer and print a verdict; a hint only after a wrong answer.
 
     Parameters
     ----------
     key
         Exercise key, e.g. ``"background.q2"``.
     answer
-        Your answer; ``None`` (or ``...``) means "not answered yet".
+        Your answer; ``None`` (or ``...``) means "not answered yet": then only
+        that is printed, never a hint, so a page shows no hint before an attempt.
     quiet
         Return the verdict without printing.
 
     Returns
     -------
-    bool
-        True when the answer is right.
+    Verdict
+        True (in a boolean context) when the answer is right. It displays
+        nothing as a cell's result.
     """
     ex = get(key)
-    say: Callable[[str], None] = (lambda s: None) if quiet else print
+    message = _verdict_message(key, ex, answer)
+    if not quiet:
+        print(message)
+    return Verdict(message.endswith(": correct."), message)
+
+
+def _verdict_message(key: str, ex: Exercise, answer: Any) -> str:
     if answer is None or answer is Ellipsis:
-        say(f"{key}: not answered yet. Hint: {ex.hint}")
-        return False
+        return f"{key}: not answered yet."
     ok, why = matches(answer, ex.expected(), ex.rtol, ex.atol)
     if ok:
-        say(f"{key}: correct.")
-        return True
+        return f"{key}: correct."
     for wrong, hint in ex.hints:
         if matches(answer, wrong() if callable(wrong) else wrong, ex.rtol, ex.atol)[0]:
-            say(f"{key}: not yet. {hint}")
-            return False
-    say(f"{key}: not yet ({why}). Hint: {ex.hint}")
-    return False
+            return f"{key}: not yet. {hint}"
+    return f"{key}: not yet ({why}). Hint: {ex.hint}"
 
 
 def keys(chapter: str) -> list[str]:

@@ -22,8 +22,17 @@ from typing import Any
 
 import numpy as np
 
-from medlab.hippocampus import (CASE_IDS, LABELS, Case, dice_ce_loss, load_cases, pad_to_shape,
-                                patient_split, stack_cases, volume_mm3)
+from medlab.hippocampus import (
+    CASE_IDS,
+    LABELS,
+    Case,
+    dice_ce_loss,
+    load_cases,
+    pad_to_shape,
+    patient_split,
+    stack_cases,
+    volume_mm3,
+)
 
 SHAPE = (48, 64, 48)
 """Common padded size of every volume (the largest is 43x59x47; divisible by 2**4)."""
@@ -74,7 +83,8 @@ def fit(model: Any, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray
     import keras
 
     steps = epochs * int(np.ceil(len(x) / batch))
-    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, steps)),
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
                   loss=dice_ce_loss(N_CLASSES))
     keep_best = keras.callbacks.EarlyStopping(monitor="val_loss", patience=epochs, restore_best_weights=True)
     start = time.perf_counter()
@@ -83,7 +93,8 @@ def fit(model: Any, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray
     return hist.history, time.perf_counter() - start
 
 
-def train_3d(cfg: Config, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray) -> tuple[Any, dict, float]:
+def train_3d(cfg: Config, x: np.ndarray, y: np.ndarray, xv: np.ndarray,
+             yv: np.ndarray) -> tuple[Any, dict, float]:
     """Build :func:`medlab.models.unet3d` for the padded volumes and train it (see :func:`fit`)."""
     from medlab.env import seed_everything
     from medlab.models import unet3d
@@ -100,7 +111,8 @@ def slices_2d(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             np.moveaxis(y, 3, 1).reshape(-1, y.shape[1], y.shape[2]))
 
 
-def train_2d(cfg: Config, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray) -> tuple[Any, dict, float]:
+def train_2d(cfg: Config, x: np.ndarray, y: np.ndarray, xv: np.ndarray,
+             yv: np.ndarray) -> tuple[Any, dict, float]:
     """A 2D U-Net (:func:`medlab.models.unet`) on the axial slices of the same patients."""
     from medlab.env import seed_everything
     from medlab.models import unet

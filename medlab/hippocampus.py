@@ -14,8 +14,8 @@ adds a leading case axis and a trailing channel axis.
 
 from __future__ import annotations
 
-import json
 import importlib.resources
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -121,7 +121,8 @@ def padded_shape(shape: Sequence[int], multiple: int) -> tuple[int, ...]:
     return tuple(-(-int(s) // m) * m for s in shape)
 
 
-def pad_to_shape(array: np.ndarray, shape: Sequence[int], value: float = 0) -> tuple[np.ndarray, tuple[slice, ...]]:
+def pad_to_shape(array: np.ndarray, shape: Sequence[int],
+                 value: float = 0) -> tuple[np.ndarray, tuple[slice, ...]]:
     """Pad ``array`` with ``value`` around its centre to ``shape``.
 
     Returns the padded array and the slices that cut the original back out
@@ -129,14 +130,16 @@ def pad_to_shape(array: np.ndarray, shape: Sequence[int], value: float = 0) -> t
     """
     array = np.asarray(array)
     if len(shape) != array.ndim or any(t < s for s, t in zip(array.shape, shape, strict=True)):
-        raise ValueError(f"cannot pad shape {array.shape} to {tuple(shape)}: target must be at least as large")
+        raise ValueError(f"cannot pad shape {array.shape} to {tuple(shape)}: "
+                         "target must be at least as large")
     before = [(t - s) // 2 for s, t in zip(array.shape, shape, strict=True)]
     pads = [(b, t - s - b) for b, s, t in zip(before, array.shape, shape, strict=True)]
     crop = tuple(slice(b, b + s) for b, s in zip(before, array.shape, strict=True))
     return np.pad(array, pads, constant_values=value), crop
 
 
-def pad_to_multiple(array: np.ndarray, multiple: int, value: float = 0) -> tuple[np.ndarray, tuple[slice, ...]]:
+def pad_to_multiple(array: np.ndarray, multiple: int,
+                    value: float = 0) -> tuple[np.ndarray, tuple[slice, ...]]:
     """Pad to the next multiple of ``multiple`` along every axis (see :func:`pad_to_shape`)."""
     return pad_to_shape(array, padded_shape(np.shape(array), multiple), value)
 

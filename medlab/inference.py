@@ -128,7 +128,8 @@ def sliding_window_inference(image: np.ndarray, roi_size: Sequence[int],
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size!r}")
     spatial = image.shape[:-1]
-    pads = [(max(r - s, 0) // 2, max(r - s, 0) - max(r - s, 0) // 2) for s, r in zip(spatial, roi, strict=True)]
+    extra = [max(r - s, 0) for s, r in zip(spatial, roi, strict=True)]
+    pads = [(e // 2, e - e // 2) for e in extra]
     padded = np.pad(image, [*pads, (0, 0)])
     size = padded.shape[:-1]
     weight = importance_map(roi, mode, sigma_scale)

@@ -42,7 +42,7 @@ N_CLASSES = 3
 
 @dataclass
 class Config:
-    """Sizes of one benchmark run (chosen on the validation patients)."""
+    """Sizes of one benchmark run (provisional: not yet tuned on the validation patients)."""
 
     epochs: int = 30
     base_filters: int = 8

@@ -22,6 +22,7 @@ import time
 TASKS = {
     "classification": "medlab._bench_classification",
     "segmentation": "medlab._bench_segmentation",
+    "hippocampus": "medlab._bench_hippocampus",
 }
 
 

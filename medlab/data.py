@@ -64,6 +64,9 @@ class DataFile:
         Download URL (downloads only).
     package, resource
         Installed package and path inside it (package files only).
+    archive, member
+        Registry name of a downloadable archive and the file's path inside it
+        (archive members only; ``url`` is then the archive's URL).
     description, source
         What the file is and where it comes from (with licence).
     """
@@ -75,10 +78,14 @@ class DataFile:
     resource: str | None = None
     description: str = ""
     source: str = ""
+    archive: str | None = None
+    member: str | None = None
 
     @property
     def kind(self) -> str:
-        return "package" if self.package else "download"
+        if self.package:
+            return "package"
+        return "archive" if self.archive else "download"
 
 
 _MEDMNIST = json.loads(
@@ -100,6 +107,8 @@ def register(entry: DataFile) -> DataFile:
         raise ValueError(f"{entry.name}: hash must look like 'md5:<hex>' or 'sha256:<hex>'")
     if (entry.url is None) == (entry.package is None):
         raise ValueError(f"{entry.name}: give either a url or a package, not both or neither")
+    if (entry.archive is None) != (entry.member is None):
+        raise ValueError(f"{entry.name}: an archive member needs both `archive` and `member`")
     REGISTRY[entry.name] = entry
     return entry
 
@@ -179,6 +188,21 @@ for _path, _sha in _BCCD["sha256"].items():
                       description="BCCD " + _path.split("/")[-2], source=_BCCD_SOURCE))
 BCCD_FILES = tuple(_BCCD["sha256"])
 """Every BCCD file (issue #13), named by its path in the source repository."""
+
+_MSD_HIPPOCAMPUS = json.loads(
+    importlib.resources.files("medlab").joinpath("msd_hippocampus_registry.json").read_text())
+_MSD_ARCHIVE = _MSD_HIPPOCAMPUS["archive"]
+register(DataFile(
+    name=_MSD_ARCHIVE["name"], hash=f"md5:{_MSD_ARCHIVE['md5']}", url=_MSD_ARCHIVE["url"],
+    description="Medical Segmentation Decathlon Task04 (hippocampus) archive, about 28 MB",
+    source=_MSD_HIPPOCAMPUS["source"]))
+for _n, _sha in _MSD_HIPPOCAMPUS["files"].items():
+    register(DataFile(
+        name=_n, hash=f"sha256:{_sha}", url=_MSD_ARCHIVE["url"], archive=_MSD_ARCHIVE["name"],
+        member=f"{_MSD_ARCHIVE['root']}/{_n}",
+        description=("T1 MRI crop around one hippocampus" if _n.startswith("imagesTr/")
+                     else "hippocampus labels: 1 anterior, 2 posterior"),
+        source=_MSD_HIPPOCAMPUS["source"]))
 
 
 def _lookup(name: str) -> DataFile:
@@ -317,6 +341,8 @@ def fetch(name: str, progressbar: bool = True, retries: int = 2, timeout: float 
     target = dirs[0] if _writable(dirs[0]) else user_cache_dir()
     if _verified(target / entry.name, entry.hash):
         return target / entry.name
+    if entry.kind == "archive":
+        return _archive_member(entry, target, progressbar, retries, timeout)
     stale = target / entry.name
     if stale.exists():
         print(f"medlab: {stale} fails its checksum {entry.hash}; deleting it, downloading again.")
@@ -344,6 +370,73 @@ def _download(entry: DataFile, target: Path, progressbar: bool, retries: int,
         raise DataUnavailableError(
             f"{entry.name} is not in {target} and could not be downloaded from {entry.url} "
             f"({type(err).__name__}: {err}). {by_hand}") from err
+
+
+def _unpacked_dir(archive: DataFile, target: Path) -> Path:
+    return target / (archive.name.removesuffix(".tar") + ".unpacked")
+
+
+def _archive_member(entry: DataFile, target: Path, progressbar: bool, retries: int,
+                    timeout: float) -> Path:
+    """Return an archive member, unpacking the (MD5-verified) archive into ``target`` once.
+
+    The archive is fetched like any download (checked against its MD5, which
+    is the checksum its publisher gives), then every registered member of it
+    is extracted into ``<target>/<archive>.unpacked/`` together with a
+    ``MANIFEST.json`` holding each extracted file's SHA-256, and the archive
+    is deleted. Later calls check the file against that manifest. (The
+    SHA-256 recorded in the registry is that of the offline copy of the files,
+    which is not proven byte-identical to the archive's members; the archive's
+    MD5 is what vouches for them here.)
+    """
+    archive = _lookup(entry.archive)
+    folder = _unpacked_dir(archive, target)
+    manifest = folder / "MANIFEST.json"
+    if manifest.is_file():
+        info = json.loads(manifest.read_text())
+        path = folder / entry.member
+        digest = info.get("files", {}).get(entry.member)
+        if info.get("archive_hash") == archive.hash and digest and _verified(path, f"sha256:{digest}"):
+            return path
+    _unpack(archive, target, fetch(archive.name, progressbar, retries, timeout))
+    path = folder / entry.member
+    if not path.is_file():
+        raise DataIntegrityError(f"{entry.member} is not in the archive {archive.name} ({archive.url})")
+    return path
+
+
+def _unpack(archive: DataFile, target: Path, tar_path: Path) -> None:
+    """Extract every registered member of ``archive`` and write the manifest; delete the archive."""
+    import shutil
+    import tarfile
+
+    members = {e.member: e for e in REGISTRY.values() if e.archive == archive.name}
+    folder = _unpacked_dir(archive, target)
+    tmp = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    digests = {}
+    with tarfile.open(tar_path) as tar:
+        for info in tar:
+            name = info.name.removeprefix("./")
+            if name not in members:
+                continue
+            if not info.isfile():
+                raise DataIntegrityError(f"{archive.name}: member {info.name} is not a regular file")
+            out = tmp / name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with tar.extractfile(info) as src, open(out, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            digests[name] = file_hash(out)
+    missing = sorted(set(members) - set(digests))
+    if missing:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataIntegrityError(f"{archive.name} lacks {len(missing)} registered files, e.g. {missing[0]}")
+    (tmp / "MANIFEST.json").write_text(json.dumps(
+        {"archive": archive.name, "archive_hash": archive.hash, "files": digests}, indent=1))
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    if tar_path.parent == target:
+        tar_path.unlink()
 
 
 def medmnist_info(name: str) -> dict:

@@ -221,17 +221,19 @@ UNET_NORMS = (None, "batch", "instance")
 """Normalisation options of :func:`unet`."""
 
 
-def _unet_check(input_shape: tuple[int, int, int], n_classes: int, base_filters: int, depth: int,
-                upsampling: str) -> None:
-    if len(input_shape) != 3 or any(not isinstance(s, int) or s < 1 for s in input_shape):
-        raise ValueError(f"input_shape must be (height, width, channels) of positive ints, "
+def _unet_check(input_shape: tuple[int, ...], n_classes: int, base_filters: int, depth: int,
+                upsampling: str, ndim: int = 2) -> None:
+    axes = ("height, width" if ndim == 2 else "depth, height, width")
+    if len(input_shape) != ndim + 1 or any(not isinstance(s, int) or s < 1 for s in input_shape):
+        raise ValueError(f"input_shape must be ({axes}, channels) of positive ints, "
                          f"got {input_shape!r}")
     if not isinstance(depth, int) or depth < 1:
         raise ValueError(f"depth must be a positive integer (number of poolings), got {depth!r}")
-    h, w, _ = input_shape
-    if h % 2**depth or w % 2**depth:
-        raise ValueError(f"height and width must be divisible by 2**depth = {2**depth} so that every "
-                         f"pooling halves them exactly; got {h}x{w}. Pad or crop the images first.")
+    spatial = input_shape[:-1]
+    if any(s % 2**depth for s in spatial):
+        raise ValueError(f"{axes} must be divisible by 2**depth = {2**depth} so that every "
+                         f"pooling halves them exactly; got {'x'.join(map(str, spatial))}. "
+                         "Pad or crop the images first.")
     if not isinstance(n_classes, int) or n_classes < 1:
         raise ValueError(f"n_classes must be a positive integer, got {n_classes!r}")
     if not isinstance(base_filters, int) or base_filters < 1:
@@ -240,13 +242,25 @@ def _unet_check(input_shape: tuple[int, int, int], n_classes: int, base_filters:
         raise ValueError(f"upsampling must be one of {UNET_UPSAMPLING}, got {upsampling!r}")
 
 
-def _unet_block(x: Any, filters: int, name: str, norm: str | None) -> Any:
-    """Two 3x3 'same' convolutions with ReLU (optionally normalised): size kept."""
+def _layers_nd(ndim: int) -> dict[str, Any]:
+    """Keras layer classes of a 2D or 3D network (the only difference between the two)."""
     from keras import layers
 
+    if ndim == 2:
+        return {"conv": layers.Conv2D, "pool": layers.MaxPooling2D, "tconv": layers.Conv2DTranspose,
+                "upsample": layers.UpSampling2D}
+    return {"conv": layers.Conv3D, "pool": layers.MaxPooling3D, "tconv": layers.Conv3DTranspose,
+            "upsample": layers.UpSampling3D}
+
+
+def _unet_block(x: Any, filters: int, name: str, norm: str | None, ndim: int = 2) -> Any:
+    """Two 3x3 (3x3x3 in 3D) 'same' convolutions with ReLU (optionally normalised): size kept."""
+    from keras import layers
+
+    conv = _layers_nd(ndim)["conv"]
     for i in (1, 2):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=norm is None,
-                          activation="relu" if norm is None else None, name=f"{name}_conv{i}")(x)
+        x = conv(filters, 3, padding="same", use_bias=norm is None,
+                 activation="relu" if norm is None else None, name=f"{name}_conv{i}")(x)
         if norm == "batch":
             x = layers.BatchNormalization(momentum=0.9, name=f"{name}_norm{i}")(x)
         elif norm == "instance":
@@ -254,6 +268,40 @@ def _unet_block(x: Any, filters: int, name: str, norm: str | None) -> Any:
         if norm is not None:
             x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
     return x
+
+
+def _unet_nd(ndim: int, input_shape: Sequence[int], n_classes: int, base_filters: int, depth: int,
+             upsampling: str, skip: bool, norm: str | None) -> Any:
+    """The U-Net graph shared by :func:`unet` (``ndim=2``) and :func:`unet3d` (``ndim=3``)."""
+    import keras
+    from keras import layers
+
+    input_shape = tuple(input_shape)
+    _unet_check(input_shape, n_classes, base_filters, depth, upsampling, ndim)
+    if norm not in UNET_NORMS:
+        raise ValueError(f"norm must be one of {UNET_NORMS}, got {norm!r}")
+    nd = _layers_nd(ndim)
+    inputs = keras.Input(shape=input_shape, name="input")
+    x, skips = inputs, {}
+    for k in range(1, depth + 1):
+        x = _unet_block(x, base_filters * 2 ** (k - 1), f"enc{k}", norm, ndim)
+        skips[k] = x
+        x = nd["pool"](2, name=f"enc{k}_pool")(x)
+    x = _unet_block(x, base_filters * 2**depth, "bottleneck", norm, ndim)
+    for k in range(depth, 0, -1):
+        filters = base_filters * 2 ** (k - 1)
+        if upsampling == "transpose":
+            x = nd["tconv"](filters, 2, strides=2, name=f"dec{k}_up")(x)
+        else:
+            x = nd["upsample"](2, name=f"dec{k}_upsample")(x)
+            x = nd["conv"](filters, 3, padding="same", activation="relu", name=f"dec{k}_up")(x)
+        if skip:
+            x = layers.Concatenate(name=f"dec{k}_concat")([x, skips[k]])
+        x = _unet_block(x, filters, f"dec{k}", norm, ndim)
+    activation = "sigmoid" if n_classes == 1 else "softmax"
+    outputs = nd["conv"](n_classes, 1, activation=activation, name="output")(x)
+    name = ("unet" if ndim == 2 else "unet3d") if skip else "encoder_decoder_no_skips"
+    return keras.Model(inputs, outputs, name=name)
 
 
 def unet(input_shape: tuple[int, int, int] = (256, 256, 3), n_classes: int = 2, base_filters: int = 64,
@@ -297,34 +345,34 @@ def unet(input_shape: tuple[int, int, int] = (256, 256, 3), n_classes: int = 2, 
     -------
     keras.Model
     """
-    import keras
-    from keras import layers
+    return _unet_nd(2, input_shape, n_classes, base_filters, depth, upsampling, skip, norm)
 
-    input_shape = tuple(input_shape)
-    _unet_check(input_shape, n_classes, base_filters, depth, upsampling)
-    if norm not in UNET_NORMS:
-        raise ValueError(f"norm must be one of {UNET_NORMS}, got {norm!r}")
-    inputs = keras.Input(shape=input_shape, name="input")
-    x, skips = inputs, {}
-    for k in range(1, depth + 1):
-        x = _unet_block(x, base_filters * 2 ** (k - 1), f"enc{k}", norm)
-        skips[k] = x
-        x = layers.MaxPooling2D(2, name=f"enc{k}_pool")(x)
-    x = _unet_block(x, base_filters * 2**depth, "bottleneck", norm)
-    for k in range(depth, 0, -1):
-        filters = base_filters * 2 ** (k - 1)
-        if upsampling == "transpose":
-            x = layers.Conv2DTranspose(filters, 2, strides=2, name=f"dec{k}_up")(x)
-        else:
-            x = layers.UpSampling2D(2, name=f"dec{k}_upsample")(x)
-            x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"dec{k}_up")(x)
-        if skip:
-            x = layers.Concatenate(name=f"dec{k}_concat")([x, skips[k]])
-        x = _unet_block(x, filters, f"dec{k}", norm)
-    activation = "sigmoid" if n_classes == 1 else "softmax"
-    outputs = layers.Conv2D(n_classes, 1, activation=activation, name="output")(x)
-    name = "unet" if skip else "encoder_decoder_no_skips"
-    return keras.Model(inputs, outputs, name=name)
+
+def unet3d(input_shape: tuple[int, int, int, int] = (48, 64, 48, 1), n_classes: int = 3,
+           base_filters: int = 8, depth: int = 3, upsampling: str = "transpose", skip: bool = True,
+           norm: str | None = "instance") -> Any:
+    """Build a 3D U-Net (Cicek et al. 2016): :func:`unet` with 3x3x3 convolutions.
+
+    The same graph and layer names as :func:`unet`, built from ``Conv3D``,
+    ``MaxPooling3D`` (2x2x2) and ``Conv3DTranspose`` (2x2x2, stride 2): every
+    pooling halves depth, height and width, every up-step doubles them.
+    Introduced in the chapter *3D segmentation across patients*
+    (chapters/hippocampus.ipynb).
+
+    Parameters
+    ----------
+    input_shape
+        ``(depth, height, width, channels)``; each spatial size divisible by
+        ``2**depth`` (pad the volume first, e.g. with
+        :func:`medlab.hippocampus.pad_to_multiple`).
+    n_classes, base_filters, depth, upsampling, skip, norm
+        As in :func:`unet` (default: instance normalisation, as in nnU-Net).
+
+    Returns
+    -------
+    keras.Model
+    """
+    return _unet_nd(3, input_shape, n_classes, base_filters, depth, upsampling, skip, norm)
 
 
 def unet_table(model: Any) -> list[dict[str, Any]]:

@@ -94,3 +94,24 @@ def test_import_stays_light():
     code = "import medlab, medlab.models, medlab.metrics, medlab.viz, sys; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_chapter_quotes_the_article_table_exactly():
+    """The U-Net chapter's copy of the article's table (section 4.2.3) is the article's own rows, in order."""
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    article = root.parent / "shared" / "source" / "article.en.md"
+    if not article.is_file():
+        pytest.skip("../shared/source is not beside the repository")
+    cells = json.loads((root / "chapters" / "unet.ipynb").read_text())["cells"]
+    code = next("".join(c["source"]) for c in cells if "ARTICLE_UNET_ROWS = " in "".join(c["source"]))
+    quoted = re.search(r'ARTICLE_UNET_ROWS = """\\\n(.*?)"""', code, re.S).group(1).splitlines()
+    text = article.read_text()
+    block = text[text.index("#### 4.2.3"):].split("```")[1].splitlines()
+    rows = [line for line in block if re.search(r"\(\d+x\d+x\d+\)$", line) and not line.startswith("Output")]
+    assert quoted == rows
+    markdown = next("".join(c["source"]) for c in cells if "Where the source article goes wrong" in "".join(c["source"]))
+    assert "\n".join(rows) in markdown  # the admonition shows the same rows

@@ -12,15 +12,16 @@ fi
 # shellcheck disable=SC1091
 source .venv/bin/activate
 stamp=.venv/.medlab-requirements
-wanted="$(cat requirements.lock requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)${MEDLAB_USE_RANGES:+-ranges}"
+wanted="$(cat requirements.lock requirements.txt requirements-torch.txt pyproject.toml | sha256sum | cut -d' ' -f1)${MEDLAB_USE_RANGES:+-ranges}"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
     python -m pip install --quiet --upgrade pip
     if [ -n "${MEDLAB_USE_RANGES:-}" ]; then
         echo "==> installing the ranges of requirements.txt (not the lock)"
-        python -m pip install --quiet -r requirements.txt
+        python -m pip install --quiet -r requirements.txt -r requirements-torch.txt
     else
         echo "==> installing requirements.lock (a few minutes the first time)"
         python -m pip install --quiet --require-hashes -r requirements.lock
+        python -m pip install --quiet --no-deps -r requirements-torch.txt
         python -m pip install --quiet --no-deps --no-build-isolation -e .
     fi
     echo "$wanted" > "$stamp"

@@ -66,3 +66,15 @@ def test_the_environment_is_the_lock():
     """setup.sh installs requirements.lock: the venv running the tests must match it exactly."""
     diffs = [d for d in env.lock_differences(LOCK) if d[0] not in ("pip", "setuptools")]
     assert not diffs, f"installed versions differ from requirements.lock: {diffs}"
+
+
+def test_torch_requirements_are_exact_and_do_not_fight_the_lock():
+    """requirements-torch.txt (installed after the lock) pins exact versions of packages the lock lacks."""
+    locked = env.locked_versions(LOCK)
+    reqs = ranges(ROOT / "requirements-torch.txt")
+    assert "torch" in {env._normalise(r.name) for r in reqs}
+    for req in reqs:
+        assert re.fullmatch(r"==[^,*]+", str(req.specifier)), f"{req} must be an exact pin"
+        assert env._normalise(req.name) not in locked, f"{req.name} is already pinned in requirements.lock"
+    setup = (ROOT / "scripts" / "setup.sh").read_text()
+    assert "-r requirements-torch.txt" in setup

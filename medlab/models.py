@@ -28,6 +28,24 @@ from typing import Any
 import numpy as np
 
 
+def _check_batch(data: Any, axes: Sequence[str], input_shape: Sequence[int] | None, what: str) -> np.ndarray:
+    """Check a batch ``(n, *axes, channels)``: numeric, the right number of axes, the model's size."""
+    arr = np.asarray(data)
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{what} must be numeric, got dtype {arr.dtype}")
+    if arr.ndim != len(axes) + 2:
+        hint = f" (add the channel axis: {what}[..., None])" if arr.ndim == len(axes) + 1 else ""
+        raise ValueError(f"{what} must have shape (n, {', '.join(axes)}, channels), got {arr.shape}{hint}")
+    if input_shape is not None:
+        want = tuple(int(s) for s in input_shape)
+        if arr.shape[1:-1] != want[:-1]:
+            got, expected = "x".join(map(str, arr.shape[1:-1])), "x".join(map(str, want[:-1]))
+            raise ValueError(f"{what} are {got} ({', '.join(axes)}); the model expects {expected}")
+        if arr.shape[-1] != want[-1]:
+            raise ValueError(f"{what} have {arr.shape[-1]} channel(s); the model expects {want[-1]}")
+    return arr
+
+
 def check_images(images: Any, input_shape: Sequence[int] | None = None) -> np.ndarray:
     """Check a batch of images ``(n, height, width, channels)`` and return it as an array.
 
@@ -47,20 +65,7 @@ def check_images(images: Any, input_shape: Sequence[int] | None = None) -> np.nd
     TypeError
         Not numeric.
     """
-    arr = np.asarray(images)
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"images must be numeric, got dtype {arr.dtype}")
-    if arr.ndim != 4:
-        hint = " (add the channel axis: images[..., None])" if arr.ndim == 3 else ""
-        raise ValueError(f"images must have shape (n, height, width, channels), got {arr.shape}{hint}")
-    if input_shape is not None:
-        want = tuple(int(s) for s in input_shape)
-        if arr.shape[1:3] != want[:2]:
-            raise ValueError(f"images are {arr.shape[1]}x{arr.shape[2]} pixels; the model expects "
-                             f"{want[0]}x{want[1]}")
-        if arr.shape[3] != want[2]:
-            raise ValueError(f"images have {arr.shape[3]} channel(s); the model expects {want[2]}")
-    return arr
+    return _check_batch(images, ("height", "width"), input_shape, "images")
 
 
 def check_labels(labels: Any, n_classes: int) -> np.ndarray:
@@ -417,19 +422,7 @@ def check_volumes(volumes: Any, input_shape: Sequence[int] | None = None) -> np.
     TypeError
         Not numeric.
     """
-    arr = np.asarray(volumes)
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"volumes must be numeric, got dtype {arr.dtype}")
-    if arr.ndim != 5:
-        hint = " (add the channel axis: volumes[..., None])" if arr.ndim == 4 else ""
-        raise ValueError(f"volumes must have shape (n, depth, height, width, channels), "
-                         f"got {arr.shape}{hint}")
-    if input_shape is not None:
-        want = tuple(int(s) for s in input_shape)
-        if arr.shape[1:] != want:
-            raise ValueError(f"volumes have shape {arr.shape[1:]} (depth, height, width, channels); "
-                             f"the model expects {want}")
-    return arr
+    return _check_batch(volumes, ("depth", "height", "width"), input_shape, "volumes")
 
 
 def cnn3d(input_shape: Sequence[int] = (28, 28, 28, 1), n_classes: int = 2,

@@ -9,4 +9,5 @@ if python -c "import sys, medlab; sys.exit(0 if medlab.is_quick() else 1)"; then
     out=(--path-output _build/quick)   # keep quick results out of the full build's cache
 fi
 jupyter-book build . -W -n --keep-going "${out[@]}"
+python scripts/chapter_times.py "${out[1]:-.}/_build"
 echo "==> the book is in ${out[1]:-.}/_build/html/index.html"

@@ -113,5 +113,6 @@ def test_chapter_quotes_the_article_table_exactly():
     block = text[text.index("#### 4.2.3"):].split("```")[1].splitlines()
     rows = [line for line in block if re.search(r"\(\d+x\d+x\d+\)$", line) and not line.startswith("Output")]
     assert quoted == rows
-    markdown = next("".join(c["source"]) for c in cells if "Where the source article goes wrong" in "".join(c["source"]))
+    sources = ["".join(c["source"]) for c in cells]
+    markdown = next(s for s in sources if "Where the source article goes wrong" in s)
     assert "\n".join(rows) in markdown  # the admonition shows the same rows

@@ -8,6 +8,7 @@ errors raise) from that cache, so no chapter runs twice.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -112,11 +113,19 @@ def test_chapter_executes_in_quick_mode(path, book_dir, monkeypatch):
     from jupyter_cache.executors.utils import single_nb_execution
 
     monkeypatch.setenv("MEDLAB_QUICK", "1")
+    log = book_dir / f"{path.stem}.checks.jsonl"  # what medlab.classroom's grader reads
+    monkeypatch.setenv("MEDLAB_GRADE_LOG", str(log))
     nb = nbformat.read(path, as_version=4)
     result = single_nb_execution(nb, cwd=str(path.parent), allow_errors=False,
                                  timeout=1800, meta_override=True)
     if result.err is not None:
         pytest.fail(f"{path.name} failed to execute:\n{result.exc_string}", pytrace=False)
+    # graded as a submission, the chapter's own solutions pass every exercise
+    from medlab.exercises import keys
+
+    passed = {r["key"] for r in map(json.loads, log.read_text().splitlines()) if r["status"] == "correct"}
+    missing = set(keys(path.stem)) - passed
+    assert not missing, f"{path.name}: the solutions do not pass {sorted(missing)}"
     assert "mode: quick" in "".join(
         o.get("text", "") for o in code_cells(nb)[0].outputs if o.get("output_type") == "stream")
     assert_no_hint_before_an_attempt(nb, path.name)
@@ -146,6 +155,23 @@ def test_book_builds_without_warnings(book_dir):
     gallery = (html / "chapters" / "background.html").read_text()
     assert gallery.count("<img") >= 3
     shutil.copytree(html, ROOT / "_build" / "test-html", dirs_exist_ok=True)
+
+
+@pytest.mark.book
+def test_student_book_builds_without_solutions(book_dir, tmp_path):
+    """The classroom edition's book: the executed chapters without their solutions, built with -W."""
+    from medlab.classroom import build_student_book
+
+    if not (book_dir / "_build" / ".jupyter_cache").is_dir():
+        pytest.skip("needs the executed chapters of the test build (run the whole file)")
+    html = build_student_book(tmp_path / "student", book_dir / "_build")
+    solution = re.compile(r'class="[^"]*\bsolution\b')  # sphinx-exercise's solution admonition
+    for path in CHAPTERS:
+        full = (book_dir / "_build" / "html" / "chapters" / f"{path.stem}.html").read_text()
+        page = (html / "chapters" / f"{path.stem}.html").read_text()
+        assert solution.search(full) and not solution.search(page), path.stem
+        assert "not answered yet." in page, f"{path.stem}: the exercise cells must stay"
+    assert "student edition" in (html / "index.html").read_text()
 
 
 @pytest.mark.book

@@ -10,7 +10,9 @@ chapter uses rather than typed by hand. Introduced in the chapter *Background*.
 from __future__ import annotations
 
 import importlib
+import json
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,7 +175,23 @@ def check(key: str, answer: Any, quiet: bool = False) -> Verdict:
     message = _verdict_message(key, ex, answer)
     if not quiet:
         print(message)
-    return Verdict(message.endswith(": correct."), message)
+    verdict = Verdict(message.endswith(": correct."), message)
+    _log_for_grading(key, verdict)
+    return verdict
+
+
+GRADE_LOG_ENV = "MEDLAB_GRADE_LOG"
+"""When set, :func:`check` appends one JSON line per call to this file (``medlab.classroom``)."""
+
+
+def _log_for_grading(key: str, verdict: Verdict) -> None:
+    path = os.environ.get(GRADE_LOG_ENV)
+    if not path:
+        return
+    unanswered = verdict.message.endswith("not answered yet.")
+    status = "correct" if verdict.ok else "unanswered" if unanswered else "wrong"
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(json.dumps({"key": key, "status": status, "message": verdict.message}) + "\n")
 
 
 def _verdict_message(key: str, ex: Exercise, answer: Any) -> str:

@@ -33,10 +33,10 @@ PUBLISHED = (
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m medlab.bench detection",
                                 description=__doc__.splitlines()[0])
-    p.add_argument("--scale", type=float, default=0.5, help="image scale (0.5: 320 x 240)")
+    p.add_argument("--scale", type=float, default=0.25, help="image scale (0.25: 160 x 120)")
     p.add_argument("--width", type=int, default=16, help="filters of the network's stem")
-    p.add_argument("--levels", type=int, default=4, help="resolution levels of the encoder")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--levels", type=int, default=3, help="resolution levels of the encoder")
+    p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--learning-rate", type=float, default=2e-3)
     p.add_argument("--eval-every", type=int, default=2, help="validate every N epochs")

@@ -95,14 +95,17 @@ def build_centernet(input_shape: Sequence[int] = (120, 160, 3), n_classes: int =
 
 # --------------------------------------------------------------------------- targets
 def encode_targets(boxes: Sequence[Any], labels: Sequence[Any], out_shape: Sequence[int],
-                   scale: float, n_classes: int = len(CLASSES), alpha: float = 0.54) -> np.ndarray:
+                   scale: float, n_classes: int = len(CLASSES), alpha: float = 0.54,
+                   min_size: float = 2.0) -> np.ndarray:
     """Training targets of a batch: heatmaps, log sizes, offsets and a centre mask.
 
     Each box puts a 2D Gaussian on its class's heatmap, peaking at exactly 1 in the output
     pixel holding its centre, with standard deviations ``alpha * width / 6`` and
     ``alpha * height / 6`` (TTFNet's elliptical Gaussian; overlapping Gaussians take the
     maximum). Size and offset are written only in that centre pixel, where the mask is 1.
-    Zero-area boxes (BCCD has two) are skipped: they have no size to learn.
+    Boxes narrower or lower than ``min_size`` original pixels are skipped: BCCD has two
+    single-pixel boxes (``xmin == xmax`` and ``ymin == ymax`` in the XML), points rather than
+    cells, with no size to learn.
 
     Parameters
     ----------
@@ -123,14 +126,13 @@ def encode_targets(boxes: Sequence[Any], labels: Sequence[Any], out_shape: Seque
     out = np.zeros((len(boxes), oh, ow, n_classes + 5), np.float32)
     yy, xx = np.mgrid[0:oh, 0:ow].astype(np.float32)
     for n, (b, lab) in enumerate(zip(boxes, labels, strict=True)):
-        b = as_boxes(b) * f
+        b = as_boxes(b)
         lab = np.asarray(lab, dtype=np.int64).reshape(-1)
         if len(lab) != len(b):
             raise ValueError(f"image {n}: {len(b)} boxes but {len(lab)} labels")
-        for (x0, y0, x1, y1), c in zip(b, lab, strict=True):
+        big = (b[:, 2] - b[:, 0] >= min_size) & (b[:, 3] - b[:, 1] >= min_size)
+        for (x0, y0, x1, y1), c in zip(b[big] * f, lab[big], strict=True):
             bw, bh = x1 - x0, y1 - y0
-            if bw <= 0 or bh <= 0:
-                continue
             cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
             i, j = min(int(cy), oh - 1), min(int(cx), ow - 1)
             sx, sy = max(alpha * bw / 6, 0.3), max(alpha * bh / 6, 0.3)

@@ -37,9 +37,11 @@ def test_encode_then_decode_gives_back_the_boxes(scale):
     assert res["map50"] == pytest.approx(1.0) and res["map50_95"] == pytest.approx(1.0)
 
 
-def test_zero_area_boxes_are_skipped_and_mismatches_raise():
+def test_point_boxes_are_skipped_and_mismatches_raise():
     t = cn.encode_targets([np.array([[10.0, 10.0, 10.0, 50.0]])], [np.array([0])], (30, 40), 0.25)
     assert t.max() == 0
+    point = det.voc_to_xyxy([[504, 337, 504, 337]])  # BloodImage_00338's single-pixel RBC
+    assert cn.encode_targets([point], [np.array([0])], (30, 40), 0.25).max() == 0
     with pytest.raises(ValueError, match="labels"):
         cn.encode_targets([np.zeros((2, 4))], [np.array([0])], (30, 40), 0.25)
     with pytest.raises(ValueError, match="x1 < x0"):

@@ -23,6 +23,7 @@ TASKS = {
     "classification": "medlab._bench_classification",
     "segmentation": "medlab._bench_segmentation",
     "hippocampus": "medlab._bench_hippocampus",
+    "detection": "medlab._bench_detection",
 }
 
 

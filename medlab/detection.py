@@ -1,7 +1,8 @@
-"""Object detection: boxes, IoU, NMS, average precision, FROC, the BCCD data and a CenterNet.
+"""Object detection: boxes, IoU, NMS, average precision, FROC and the BCCD data.
 
-The building blocks of the planned chapter on object detection with the BCCD blood-cell
-data set (issue #13; the chapter notebook itself is not written yet):
+The building blocks of the chapter *Finding blood cells: object detection*
+(chapters/detection.ipynb, issue #13); the detector itself and the classical baseline are in
+:mod:`medlab.centernet`:
 
 * box formats and their conversions (``xyxy``, ``xywh``, centre-size, VOC's 1-based pixels);
 * :func:`box_iou` (N x M), :func:`nms` (greedy non-maximum suppression);

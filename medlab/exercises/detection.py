@@ -1,0 +1,52 @@
+"""Exercises of the chapter *Finding blood cells: object detection* (chapters/detection.ipynb)."""
+
+from __future__ import annotations
+
+from medlab.exercises import Exercise
+
+
+def _iou() -> float:
+    inter = (200 - 120) * (180 - 110)
+    return inter / (100 * 80 + 90 * 90 - inter)
+
+
+def _test_rbc_boxes() -> int:
+    import numpy as np
+
+    from medlab.detection import load_bccd
+
+    return int(sum(np.sum(lab == 0) for lab in load_bccd("test", images=False)["labels"]))
+
+
+EXERCISES = {
+    "q1": Exercise(
+        answer=_iou,
+        hint="Intersection: the overlap runs from the larger x0 to the smaller x1, and the same in y. "
+             "Union: the two areas added, minus the intersection (counted twice otherwise).",
+        hints=[((200 - 120) * (180 - 110) / (100 * 80 + 90 * 90),
+                "You divided by the sum of the two areas; the union counts the overlap only once."),
+               ((200 - 120) * (180 - 110) / (100 * 80),
+                "That is the share of the true box covered, not intersection over union.")],
+        rtol=1e-4),
+    "q2": Exercise(
+        answer={"A", "C", "D"},
+        hint="Go down the scores: keep the best remaining box, delete the others whose IoU with it "
+             "exceeds 0.5, repeat. Touching is not the same as overlapping by half.",
+        hints=[({"A", "C"}, "D touches A, but compute their IoU: a 10-pixel strip is far below 0.5."),
+               ({"A", "B", "C", "D"}, "Compute the IoU of A and B: they are nearly the same box.")]),
+    "q3": Exercise(
+        answer=0.625,
+        hint="Recall rises by 1/4 at each hit. At each rise, take the highest precision at that rank "
+             "or any later rank (the envelope), multiply by 1/4 and add up.",
+        hints=[((1 + 2 / 3 + 3 / 4) / 4,
+                "You used the precision at each hit; the envelope takes the maximum over later ranks, "
+                "so the second hit counts with 3/4, not 2/3."),
+               ((1 + 2 / 3 + 3 / 4) / 3,
+                "Divide by the 4 annotated objects, not by the 3 that were found.")],
+        rtol=1e-4),
+    "q4": Exercise(
+        answer=_test_rbc_boxes,
+        hint="Labels are indices into ('RBC', 'WBC', 'Platelets'); RBC is 0. Sum over all test images.",
+        hints=[(lambda: _test_rbc_boxes() / 72,
+                "That is the mean per image; the question asks for the total.")]),
+}

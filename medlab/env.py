@@ -205,9 +205,24 @@ def lock_differences(path: str | os.PathLike | None = None) -> list[tuple[str, s
     out = []
     for name, version in locked_versions(path).items():
         got = _installed(name)
-        if got != version:
+        if not _same_version(version, got):
             out.append((name, version, got))
     return out
+
+
+def _same_version(locked: str, installed: str | None) -> bool:
+    """``2.13.0`` pinned is satisfied by ``2.13.0+cpu`` installed (a local build label), as in pip."""
+    if installed is None:
+        return False
+    if installed == locked:
+        return True
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        want, got = Version(locked), Version(installed)
+    except InvalidVersion:
+        return False
+    return want == got or (not want.local and want.public == got.public)
 
 
 def _installed(dist: str) -> str | None:

@@ -78,3 +78,10 @@ def test_torch_requirements_are_exact_and_do_not_fight_the_lock():
         assert env._normalise(req.name) not in locked, f"{req.name} is already pinned in requirements.lock"
     setup = (ROOT / "scripts" / "setup.sh").read_text()
     assert "-r requirements-torch.txt" in setup
+
+
+@pytest.mark.parametrize("locked, installed, same", [
+    ("2.13.0", "2.13.0", True), ("2.13.0", "2.13.0+cpu", True), ("2.13.0+cpu", "2.13.0", False),
+    ("2.13.0", "2.13.1", False), ("1.0", None, False), ("1.0", "not-a-version", False)])
+def test_a_local_build_label_satisfies_a_plain_pin(locked, installed, same):
+    assert env._same_version(locked, installed) is same

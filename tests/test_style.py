@@ -43,3 +43,16 @@ def test_spell_checker_catches_a_typo(tmp_path):
     proc = subprocess.run([tool("codespell"), "-I", str(WORDS), str(tmp_path)],
                           capture_output=True, text=True)
     assert proc.returncode != 0
+
+
+def test_references_bib_parses_and_has_unique_keys():
+    """A broken or duplicated entry would only surface late, in the book build."""
+    import re
+    from pathlib import Path
+
+    from pybtex.database import parse_file
+
+    path = Path(__file__).resolve().parents[1] / "references.bib"
+    keys = re.findall(r"^@\w+\{([^,\s]+),", path.read_text(), re.M)
+    assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
+    assert set(parse_file(str(path)).entries) == set(keys)

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import sys
+
+from medlab.bench import peak_mib
 
 TARGETS = {
     "pneumoniamnist": {"auc": 0.965, "accuracy": 0.90, "seconds": 120.0},
@@ -34,12 +35,6 @@ def _parser() -> argparse.ArgumentParser:
                    help="use only the first N training images (quick check)")
     p.add_argument("--verbose", action="store_true", help="print one line per epoch")
     return p
-
-
-def _peak_mib() -> float:
-    """Peak resident memory of this process so far, in MiB (Linux reports KiB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
 def _summary_line(name: str, runs: list[dict]) -> str:
@@ -78,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<15} seed={seed}  test AUC={r['auc']:.4f}  test ACC={r['accuracy']:.4f}  "
                   f"(threshold {r['threshold']:.3f} from validation)  epochs={r['epochs_run']} "
                   f"(best {r['best_epoch']})  train {r['seconds']:.1f} s wall, "
-                  f"{r['cpu_seconds']:.1f} s CPU  peak memory {_peak_mib():.0f} MiB", flush=True)
+                  f"{r['cpu_seconds']:.1f} s CPU  peak memory {peak_mib():.0f} MiB", flush=True)
     print(f"summary (mean ± sd over seeds {args.seeds}; load average at end "
           f"{os.getloadavg()[0]:.2f}):")
     for name, runs in results.items():

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import time
+
+from medlab.bench import peak_mib
 
 TARGETS = {"map50": 0.90, "WBC": 0.97, "train_seconds": 600.0}
 """Targets of the book's issue #13 (2-core CPU, no GPU)."""
@@ -46,11 +47,6 @@ def _parser() -> argparse.ArgumentParser:
                    help="use only the first N images of each split (quick check)")
     p.add_argument("--verbose", action="store_true", help="print one line per epoch")
     return p
-
-
-def _peak_mib() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
 def _head(split: dict, n: int | None) -> dict:
@@ -125,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{detection.evaluate(test['gt'], pred, method='voc')['map50']:.3f}):")
     print(format_table(classical, net, detection.CLASSES))
     print(f"training {fit['seconds']:.0f} s wall, {fit['cpu_seconds']:.0f} s CPU; peak memory "
-          f"{_peak_mib():.0f} MiB; load average at end {os.getloadavg()[0]:.2f}")
+          f"{peak_mib():.0f} MiB; load average at end {os.getloadavg()[0]:.2f}")
     print(target_line(net, fit["seconds"]))
     return 0
 

@@ -15,13 +15,13 @@ same run.
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from medlab.bench import peak_mib
 from medlab.hippocampus import (
     CASE_IDS,
     LABELS,
@@ -170,10 +170,6 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return out
 
 
-def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def run(cfg: Config, ids: tuple[int, ...] = CASE_IDS, with_2d: bool = True,
         test: bool = True) -> dict[str, Any]:
     """One benchmark run; ``test=False`` evaluates on the validation patients instead (for choices)."""
@@ -193,7 +189,7 @@ def run(cfg: Config, ids: tuple[int, ...] = CASE_IDS, with_2d: bool = True,
         model2, _, seconds2 = train_2d(cfg, x, y, xv, yv)
         out["train_seconds_2d"] = seconds2
         out["results"]["2D U-Net (slices)"] = summarise(evaluate(cases, split[held], predict_2d(model2, xt)))
-    out["peak_mib"] = _peak_mib()
+    out["peak_mib"] = peak_mib()
     return out
 
 

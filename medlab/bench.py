@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import resource
 import sys
 import time
 
@@ -25,6 +26,12 @@ TASKS = {
     "hippocampus": "medlab._bench_hippocampus",
     "detection": "medlab._bench_detection",
 }
+
+
+def peak_mib() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
 class _Tee(io.TextIOBase):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -139,3 +140,20 @@ def test_bad_submission_folders(tmp_path):
     nbformat.write(_nb("x = 1"), tmp_path / "eve" / "not_a_chapter.ipynb")
     with pytest.raises(ValueError, match="not a chapter"):
         classroom.submissions(tmp_path)
+
+
+@pytest.mark.notebook
+def test_grading_a_real_chapter_solution_passes_all_student_passes_none(tmp_path):
+    """The background chapter graded twice: as written (solutions in) and as a student gets it."""
+    subs = tmp_path / "submissions"
+    (subs / "teacher").mkdir(parents=True)
+    (subs / "student").mkdir()
+    shutil.copy(ROOT / "chapters" / "background.ipynb", subs / "teacher" / "background.ipynb")
+    nbformat.write(classroom.strip_solutions(ROOT / "chapters" / "background.ipynb"),
+                   subs / "student" / "background.ipynb")
+    rows = classroom.grade(subs, tmp_path / "scores.csv", timeout=900)
+    teacher = [r for r in rows if r.student == "teacher"]
+    student = [r for r in rows if r.student == "student"]
+    assert len(teacher) == len(student) == len(keys("background"))
+    assert all(r.passed and not r.error and not r.timed_out for r in teacher), teacher
+    assert not any(r.passed for r in student) and not any(r.error for r in student), student

@@ -189,3 +189,13 @@ def test_book_build_fails_on_a_cell_error(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode != 0
     assert "ZeroDivisionError" in proc.stdout + proc.stderr
+
+
+def test_figure_and_exercise_labels_are_unique_across_the_book():
+    """Sphinx labels are global: the same :name: or :label: in two chapters breaks the -W build late."""
+    seen: dict[str, str] = {}
+    for path in CHAPTERS:
+        text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
+        for label in re.findall(r"^:(?:name|label): (\S+)", text, re.M):
+            assert label not in seen, f"label {label!r} is in {seen[label]} and {path.name}"
+            seen[label] = path.name

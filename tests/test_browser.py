@@ -40,7 +40,7 @@ const kernel = w.sessionContext.session && w.sessionContext.session.kernel;
 const cells = w.content.widgets.filter(c => c.model.type === 'code');
 const outputs = cells.map(c => c.model.outputs.toJSON());
 return {
-  ready: !!kernel, status: kernel ? kernel.status : 'none', n: cells.length,
+  ready: !!kernel, status: kernel ? kernel.status : 'none', n: cells.length, path: w.context.path,
   counted: cells.filter(c => c.model.executionCount !== null).length,
   busy: cells.filter(c => (c.node.querySelector('.jp-InputPrompt') || {}).textContent === '[*]:').length,
   errors: outputs.flat().filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue),
@@ -179,6 +179,32 @@ def change_first_control(driver, roots: list[dict]) -> tuple[str, str, str]:
     return what, before, _picture(driver, index)
 
 
+RUN_ALL_JS = """
+const app = window.jupyterapp, w = app.shell.currentWidget;
+app.shell.activateById(w.id);
+app.commands.execute('notebook:run-all-cells');
+"""
+
+
+def run_all(driver, tries: int = 3) -> None:
+    """*Run All* on this chapter's tab, and wait until a cell has started.
+
+    The command acts on the notebook that has focus; a restored tab of the chapter opened before
+    once held it (a CI run waited 15 minutes on a Run All that went to that tab). So each chapter
+    opens in a workspace of its own, its tab is activated, and the command is repeated if nothing
+    starts.
+    """
+    for _ in range(tries):
+        driver.execute_script(RUN_ALL_JS)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            state = driver.execute_script(STATE_JS)
+            if state.get("busy") or state.get("counted") or state.get("status") == "busy":
+                return
+            time.sleep(2)
+    pytest.fail(f"Run All did not start a cell in {tries} tries; last state: {state}")
+
+
 def test_there_are_widget_chapters():
     assert {p.stem for p in WIDGET_CHAPTERS} >= {"convolution", "evaluation"}
 
@@ -186,9 +212,11 @@ def test_there_are_widget_chapters():
 @pytest.mark.parametrize("path", WIDGET_CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_runs_in_jupyterlab(lab, path):
     driver, base, token = lab
-    driver.get(f"{base}/lab/tree/chapters/{path.name}?token={token}")
-    _wait(driver, lambda s: s.get("ready") and s["status"] == "idle", 180, "the kernel to start")
-    driver.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells');")
+    # a workspace of its own, so the tabs of the chapters opened before are not restored
+    driver.get(f"{base}/lab/workspaces/{path.stem}/tree/chapters/{path.name}?token={token}")
+    _wait(driver, lambda s: s.get("ready") and s["status"] == "idle" and s["path"] == f"chapters/{path.name}",
+          180, "the kernel to start")
+    run_all(driver)
     state = _wait(driver, lambda s: s.get("errors") or (s["status"] == "idle" and s["busy"] == 0
                                                        and s["counted"] == s["n"]), RUN_TIMEOUT, "Run All")
     shots = ROOT / "_build" / "browser"

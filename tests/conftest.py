@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import http.server
 import os
+import tempfile
 import threading
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    """Trained models are cached (medlab.cache) in a folder of this run, shared by the chapters it
+    executes, never the user's: a test must not pass because of an earlier run's model."""
+    os.environ["MEDLAB_CACHE_DIR"] = tempfile.mkdtemp(prefix="medlab-cache-")
 
 
 @pytest.fixture

@@ -96,7 +96,7 @@ def graded(tmp_path_factory):
         nbformat.write(nb, subs / student / "background.ipynb")
     (subs / "keep.txt").write_text("instructor file")
     out = tmp_path_factory.mktemp("out") / "scores.csv"
-    rows = classroom.grade(subs, out, timeout=60)
+    rows = classroom.grade(subs, out, timeout=30)
     return subs, out, {(r.student, r.exercise): r for r in rows}
 
 

@@ -416,7 +416,8 @@ def pixel_order(maps: Any, seed: int = 0) -> np.ndarray:
 
 
 def deletion_insertion(model: Any, images: Any, maps: Any, steps: int = 28, fill: Any = 0.0,
-                       class_index: Any = 1, seed: int = 0) -> dict[str, np.ndarray]:
+                       class_index: Any = 1, seed: int = 0,
+                       output: str = "probability") -> dict[str, np.ndarray]:
     """Deletion and insertion curves (Petsiuk et al., 2018) of a set of maps.
 
     *Deletion* replaces the pixels by ``fill``, most important first, and records the
@@ -425,6 +426,8 @@ def deletion_insertion(model: Any, images: Any, maps: Any, steps: int = 28, fill
     ``fill`` image and puts the pixels back in the same order; a good map makes the
     probability rise fast (large area). ``fill`` is a number or an array shaped like
     ``images`` (e.g. a blurred copy, which removes detail but keeps the brightness).
+    ``output="logit"`` follows the class logit instead of the probability, for models
+    whose probabilities saturate at 0 or 1.
 
     Returns
     -------
@@ -435,6 +438,8 @@ def deletion_insertion(model: Any, images: Any, maps: Any, steps: int = 28, fill
     x = check_images(images, model.input_shape[1:]).astype(np.float32)
     if not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if output not in ("probability", "logit"):
+        raise ValueError(f"output must be 'probability' or 'logit', got {output!r}")
     n, h, w, c = x.shape
     order = pixel_order(maps, seed)
     if order.shape != (n, h * w):
@@ -452,7 +457,9 @@ def deletion_insertion(model: Any, images: Any, maps: Any, steps: int = 28, fill
                 img[order[i, :cut]] = end[order[i, :cut]]
                 batch[i, k] = img
         flat, cls = batch.reshape(-1, h, w, c), np.repeat(classes, steps + 1)
-        if model.output_shape[-1] == 1:
+        if output == "logit":
+            prob = class_logit(model, flat, cls)
+        elif model.output_shape[-1] == 1:
             prob = 1.0 / (1.0 + np.exp(-class_logit(model, flat, cls)))
         else:
             prob = _softmax_prob(model, flat, cls)

@@ -170,6 +170,11 @@ def test_deletion_with_a_perfect_and_a_reversed_order():
     assert np.all(best["insertion_auc"] > worst["insertion_auc"])
     assert np.allclose(best["deletion"][:, 0], best["insertion"][:, -1])  # the intact image
     assert np.allclose(best["fraction"][[0, -1]], [0, 1])
+    z = explain.deletion_insertion(m, x, good, steps=28, class_index=1, output="logit")
+    np.testing.assert_allclose(1 / (1 + np.exp(-z["deletion"])), best["deletion"], rtol=1e-6)
+    np.testing.assert_allclose(z["deletion"][:, 0], explain.class_logit(m, x, 1), rtol=1e-6)
+    with pytest.raises(ValueError, match="output"):
+        explain.deletion_insertion(m, x, good, output="odds")
 
 
 def test_pixel_order_breaks_ties_reproducibly():
@@ -203,3 +208,13 @@ def test_bad_input(cnn):
         explain.deletion_insertion(cnn, _x(1), np.ones((1, 28, 28)), steps=0)
     with pytest.raises(ValueError, match="map"):
         explain.deletion_insertion(cnn, _x(2), np.ones((1, 28, 28)))
+
+
+def test_eager_predict_matches_keras_predict(cnn):
+    from medlab import quality, train
+
+    x = _x(7, seed=9)
+    np.testing.assert_allclose(quality.predict(cnn, x, batch_size=3), train.predict_proba(cnn, x),
+                               rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="sigmoid"):
+        quality.predict(_region_model(n_classes=3), x)

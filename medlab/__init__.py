@@ -19,7 +19,7 @@ __all__ = ["doctor", "glue", "is_quick", "pick", "seed_everything", "setup", "__
 
 _SUBMODULES = (
     "bench", "conv", "data", "detection", "env", "exercises", "explain", "hippocampus", "inference",
-    "io", "metrics", "models", "preprocess", "privacy", "register", "train", "train3d", "viz",
+    "io", "metrics", "models", "preprocess", "privacy", "quality", "register", "train", "train3d", "viz",
 )
 
 

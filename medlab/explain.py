@@ -1,4 +1,5 @@
-"""Grad-CAM heatmaps, from the chapter *A CNN classification project*.
+"""Attribution maps: Grad-CAM (chapter *A CNN classification project*) and the methods of the
+chapter *Can we trust the model?* (chapters/interpretability.ipynb).
 
 Grad-CAM (Selvaraju et al., 2017) weights the feature maps of a late
 convolutional layer by the average gradient of the class score with respect
@@ -6,7 +7,15 @@ to each map, sums them, keeps the positive part and scales the result to
 [0, 1]. The class score is the *logit*, the output layer's value before its
 sigmoid or softmax: the gradient of a saturated probability is zero (in
 float32, a sigmoid of a logit above about 17 is exactly 1). The chapter writes
-it out step by step; this is the same code for reuse. TensorFlow is imported inside the functions only.
+it out step by step; this is the same code for reuse.
+
+The interpretability chapter adds occlusion sensitivity (Zeiler and Fergus,
+2014), plain gradients and integrated gradients (Sundararajan et al., 2017,
+whose attributions add up to ``f(x) - f(baseline)``), all of the class logit;
+the helpers of the sanity checks of Adebayo et al. (2018): copies of a model
+with layers re-initialised, and the similarity of two sets of maps (Spearman
+rank correlation and SSIM); and deletion / insertion curves (Petsiuk et al.,
+2018). TensorFlow is imported inside the functions only.
 """
 
 from __future__ import annotations
@@ -133,3 +142,336 @@ def _class_score(logits: Any, n_out: int, class_index: int | None) -> Any:
         return sign * z
     idx = tf.argmax(logits, axis=-1) if class_index is None else tf.fill([tf.shape(logits)[0]], class_index)
     return tf.gather(logits, tf.cast(idx, tf.int32), axis=1, batch_dims=1)
+
+
+# --- chapter *Can we trust the model?* (chapters/interpretability.ipynb) --------------------------
+
+
+def _classes(model: Any, x: np.ndarray, class_index: Any) -> np.ndarray:
+    """One class per image: ``class_index`` (an int or one per image) or the predicted class."""
+    n_out = int(model.output_shape[-1])
+    n_classes = max(n_out, 2)
+    if class_index is None:
+        z = logits(model, x)
+        return (z[:, 0] >= 0).astype(np.int64) if n_out == 1 else np.argmax(z, axis=1)
+    cls = np.broadcast_to(np.asarray(class_index), (len(x),)).astype(np.int64)
+    if cls.min() < 0 or cls.max() >= n_classes:
+        raise ValueError(f"class_index must lie in 0..{n_classes - 1}, got {class_index}")
+    return cls
+
+
+def _score(model: Any, x: Any, classes: Any) -> Any:
+    """Differentiable logit of the given class per image (``-z`` for class 0 of a sigmoid model)."""
+    import tensorflow as tf
+
+    pre, head = output_logits(model)
+    z = tf.cast(head(_pre_model(model, pre)(x, training=False)), tf.float32)
+    if z.shape[-1] == 1:
+        return tf.where(tf.equal(classes, 1), z[:, 0], -z[:, 0])
+    return tf.gather(z, tf.cast(classes, tf.int32), axis=1, batch_dims=1)
+
+
+_PRE_CACHE: dict[int, Any] = {}
+
+
+def _pre_model(model: Any, pre: Any) -> Any:
+    import keras
+
+    key = id(model)
+    if key not in _PRE_CACHE or _PRE_CACHE[key][0] is not model:
+        _PRE_CACHE[key] = (model, keras.Model(model.input, pre))
+    return _PRE_CACHE[key][1]
+
+
+def logits(model: Any, images: Any, batch_size: int = 512) -> np.ndarray:
+    """The output layer's values before its sigmoid or softmax, ``(n, n_outputs)``."""
+    import tensorflow as tf
+
+    x = check_images(images, model.input_shape[1:]).astype(np.float32)
+    pre, head = output_logits(model)
+    probe = _pre_model(model, pre)
+    out = [np.asarray(tf.cast(head(probe(x[i:i + batch_size], training=False)), tf.float32))
+           for i in range(0, len(x), batch_size)]
+    return np.concatenate(out).astype(np.float64)
+
+
+def class_logit(model: Any, images: Any, class_index: Any = None) -> np.ndarray:
+    """The score every attribution method here explains: the logit of the class, one per image.
+
+    For a one-output (sigmoid) model with logit ``z`` it is ``z`` for class 1 and ``-z``
+    for class 0; ``class_index`` None takes the predicted class of each image.
+    """
+    x = check_images(images, model.input_shape[1:]).astype(np.float32)
+    z = logits(model, x)
+    cls = _classes(model, x, class_index)
+    if z.shape[1] == 1:
+        return np.where(cls == 1, z[:, 0], -z[:, 0])
+    return z[np.arange(len(z)), cls]
+
+
+def _gradients(model: Any, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    import tensorflow as tf
+
+    xt = tf.convert_to_tensor(x, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        score = _score(model, xt, tf.constant(classes))
+    return np.asarray(tape.gradient(score, xt), dtype=np.float64)
+
+
+def gradient_map(model: Any, images: Any, class_index: Any = None) -> np.ndarray:
+    """Plain gradient ("saliency") of the class logit with respect to every input pixel.
+
+    Returns an array shaped like ``images``.
+    """
+    x = check_images(images, model.input_shape[1:]).astype(np.float32)
+    return _gradients(model, x, _classes(model, x, class_index))
+
+
+def integrated_gradients(model: Any, images: Any, baseline: Any = 0.0, steps: int = 32,
+                         class_index: Any = None, batch_size: int = 512) -> np.ndarray:
+    """Integrated gradients of the class logit (Sundararajan et al., 2017), trapezoidal rule.
+
+    ``IG_i = (x_i - x'_i) * integral_0^1 d f(x' + a (x - x')) / d x_i da``, with ``f`` the
+    logit of the explained class and ``x'`` the baseline. The integral is approximated
+    with the trapezoidal rule on ``steps`` intervals; the attributions then sum to
+    ``f(x) - f(x')`` up to a discretisation error that shrinks with ``steps``
+    (the completeness axiom; check it with :func:`class_logit`).
+
+    Parameters
+    ----------
+    model
+        A Keras classifier with a ``Dense`` (or ``Activation``) output layer.
+    images
+        ``(n, height, width, channels)`` as the model takes them.
+    baseline
+        A number or an array broadcastable to one image (default: black, 0).
+    steps
+        Number of intervals of the path (at least 1).
+    class_index
+        Class to explain (an int, one per image, or None for the predicted class).
+
+    Returns
+    -------
+    numpy.ndarray
+        Attributions shaped like ``images``.
+    """
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps must be an integer of at least 1, got {steps!r}")
+    x = check_images(images, model.input_shape[1:]).astype(np.float64)
+    base = np.broadcast_to(np.asarray(baseline, dtype=np.float64), x.shape[1:])
+    classes = _classes(model, x.astype(np.float32), class_index)
+    alphas = np.linspace(0.0, 1.0, steps + 1)
+    weights = np.full(steps + 1, 1.0 / steps)
+    weights[[0, -1]] /= 2  # trapezoidal rule
+    total = np.zeros_like(x)
+    per = max(1, batch_size // (steps + 1))
+    for i in range(0, len(x), per):
+        xi = x[i:i + per]
+        path = base + alphas[None, :, None, None, None] * (xi - base)[:, None]  # (b, steps+1, ...)
+        cls = np.repeat(classes[i:i + per], steps + 1)
+        g = _gradients(model, path.reshape(-1, *x.shape[1:]).astype(np.float32), cls)
+        g = g.reshape(len(xi), steps + 1, *x.shape[1:])
+        total[i:i + per] = np.tensordot(weights, g, axes=([0], [1]))
+    return (x - base) * total
+
+
+def _positions(size: int, patch: int, stride: int) -> list[int]:
+    pos = list(range(0, size - patch + 1, stride))
+    if pos[-1] != size - patch:
+        pos.append(size - patch)  # cover the last rows / columns too
+    return pos
+
+
+def occlusion(model: Any, images: Any, patch: int = 4, stride: int = 2, fill: Any = 0.0,
+              class_index: Any = None, batch_size: int = 512) -> np.ndarray:
+    """Occlusion sensitivity (Zeiler and Fergus, 2014): how much the class logit drops
+    when a square patch is replaced by ``fill``.
+
+    Every pixel gets the mean drop over the patches that cover it; positive values
+    mean "hiding this region lowers the score". Each image costs about
+    ``(size / stride)**2`` forward passes.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, height, width)`` maps.
+    """
+    x = check_images(images, model.input_shape[1:]).astype(np.float32)
+    h, w = x.shape[1:3]
+    if not (isinstance(patch, (int, np.integer)) and isinstance(stride, (int, np.integer))) \
+            or not 1 <= patch <= min(h, w) or stride < 1:
+        raise ValueError(f"patch must be an integer in 1..{min(h, w)} and stride a positive integer; "
+                         f"got patch={patch!r}, stride={stride!r}")
+    classes = _classes(model, x, class_index)
+    full = class_logit(model, x, classes)
+    boxes = [(r, c) for r in _positions(h, patch, stride) for c in _positions(w, patch, stride)]
+    drop, count = np.zeros((len(x), h, w)), np.zeros((h, w))
+    for r, c in boxes:
+        count[r:r + patch, c:c + patch] += 1
+    for i in range(len(x)):
+        batch = np.repeat(x[i:i + 1], len(boxes), axis=0)
+        for k, (r, c) in enumerate(boxes):
+            batch[k, r:r + patch, c:c + patch] = fill
+        scores = np.concatenate([class_logit(model, batch[j:j + batch_size], classes[i])
+                                 for j in range(0, len(batch), batch_size)])
+        for (r, c), s in zip(boxes, scores, strict=True):
+            drop[i, r:r + patch, c:c + patch] += full[i] - s
+    return drop / count
+
+
+def weighted_layers(model: Any) -> list[str]:
+    """Names of the layers with a kernel (convolutions, dense), from the output down.
+
+    The order of the cascading randomisation of Adebayo et al. (2018): re-initialise the
+    top layer, then the top two, and so on down to the first convolution.
+    """
+    names = [layer.name for layer in model.layers if getattr(layer, "kernel", None) is not None]
+    if not names:
+        raise ValueError(f"model {model.name!r} has no layer with a kernel to randomise")
+    return names[::-1]
+
+
+def randomized_copy(model: Any, layers: Any, seed: int = 0) -> Any:
+    """A copy of ``model`` whose named layers get freshly initialised kernels (and zero biases).
+
+    The kernels are drawn from each layer's own initialiser with ``seed``; every other
+    weight (batch-normalisation statistics included) is copied unchanged, and the
+    original model is not modified.
+
+    Raises
+    ------
+    ValueError
+        A name that is not a layer with a kernel.
+    """
+    import keras
+
+    names = [layers] if isinstance(layers, str) else list(layers)
+    with_kernel = set(weighted_layers(model))
+    unknown = [n for n in names if n not in with_kernel]
+    if unknown:
+        raise ValueError(f"no layer with a kernel named {unknown} in {model.name!r}; "
+                         f"choose from {sorted(with_kernel)}")
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    for k, name in enumerate(names):
+        layer = copy.get_layer(name)
+        cls = type(layer.kernel_initializer)
+        init = cls.from_config({**layer.kernel_initializer.get_config(), "seed": int(seed) * 1000 + k})
+        layer.kernel.assign(init(tuple(layer.kernel.shape), dtype=layer.kernel.dtype))
+        if getattr(layer, "bias", None) is not None:
+            layer.bias.assign(np.zeros(tuple(layer.bias.shape), dtype="float32"))
+    return copy
+
+
+def importance(maps: Any) -> np.ndarray:
+    """Turn attributions into importance maps ``(n, h, w)`` in [0, 1]: absolute value, summed
+    over channels, divided by each map's maximum (all-zero maps stay zero)."""
+    a = np.abs(np.asarray(maps, dtype=np.float64))
+    if a.ndim == 4:
+        a = a.sum(axis=-1)
+    if a.ndim != 3:
+        raise ValueError(f"maps must have shape (n, h, w) or (n, h, w, channels), got {a.shape}")
+    peak = a.reshape(len(a), -1).max(axis=1)[:, None, None]
+    return np.divide(a, peak, out=np.zeros_like(a), where=peak > 0)
+
+
+def map_similarity(a: Any, b: Any) -> dict[str, np.ndarray]:
+    """Similarity of two sets of maps, image by image: Spearman rank correlation and SSIM.
+
+    Both sets go through :func:`importance` first (absolute values scaled to [0, 1]), as in
+    the sanity checks of Adebayo et al. (2018). Spearman's rho compares the pixel rankings
+    (``scipy.stats.spearmanr``); SSIM (``skimage.metrics.structural_similarity``, data range 1)
+    compares local structure. A constant map has no ranking: its rho is NaN.
+
+    Returns
+    -------
+    dict
+        ``{"spearman": (n,), "ssim": (n,)}``.
+    """
+    from scipy.stats import spearmanr
+    from skimage.metrics import structural_similarity
+
+    ia, ib = importance(a), importance(b)
+    if ia.shape != ib.shape:
+        raise ValueError(f"the two sets of maps differ in shape: {ia.shape} vs {ib.shape}")
+    rho = np.full(len(ia), np.nan)
+    for i, (p, q) in enumerate(zip(ia, ib, strict=True)):
+        if np.ptp(p) > 0 and np.ptp(q) > 0:
+            rho[i] = spearmanr(p.ravel(), q.ravel())[0]
+    ssim = np.array([structural_similarity(p, q, data_range=1.0) for p, q in zip(ia, ib, strict=True)])
+    return {"spearman": rho, "ssim": ssim}
+
+
+def pixel_order(maps: Any, seed: int = 0) -> np.ndarray:
+    """Pixel indices of each map from most to least important, ties broken at random (seeded)."""
+    m = np.asarray(maps, dtype=np.float64)
+    if m.ndim == 4:
+        m = m.sum(axis=-1)
+    if m.ndim != 3:
+        raise ValueError(f"maps must have shape (n, h, w), got {m.shape}")
+    rng = np.random.default_rng(seed)
+    flat = m.reshape(len(m), -1)
+    return np.stack([np.lexsort((rng.random(flat.shape[1]), -row)) for row in flat])
+
+
+def deletion_insertion(model: Any, images: Any, maps: Any, steps: int = 28, fill: Any = 0.0,
+                       class_index: Any = 1, seed: int = 0,
+                       output: str = "probability") -> dict[str, np.ndarray]:
+    """Deletion and insertion curves (Petsiuk et al., 2018) of a set of maps.
+
+    *Deletion* replaces the pixels by ``fill``, most important first, and records the
+    probability of the explained class after each of ``steps`` equal portions; a good
+    map makes it fall fast (small area under the curve). *Insertion* starts from the
+    ``fill`` image and puts the pixels back in the same order; a good map makes the
+    probability rise fast (large area). ``fill`` is a number or an array shaped like
+    ``images`` (e.g. a blurred copy, which removes detail but keeps the brightness).
+    ``output="logit"`` follows the class logit instead of the probability, for models
+    whose probabilities saturate at 0 or 1.
+
+    Returns
+    -------
+    dict
+        ``fraction`` (steps + 1,), ``deletion`` and ``insertion`` (n, steps + 1), and their
+        areas ``deletion_auc`` and ``insertion_auc`` (n,) by the trapezoidal rule.
+    """
+    x = check_images(images, model.input_shape[1:]).astype(np.float32)
+    if not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if output not in ("probability", "logit"):
+        raise ValueError(f"output must be 'probability' or 'logit', got {output!r}")
+    n, h, w, c = x.shape
+    order = pixel_order(maps, seed)
+    if order.shape != (n, h * w):
+        raise ValueError(f"need one ({h}, {w}) map per image, got maps for shape {np.shape(maps)}")
+    classes = _classes(model, x, class_index)
+    cuts = np.round(np.linspace(0, h * w, steps + 1)).astype(int)
+    filled = np.broadcast_to(np.asarray(fill, np.float32), x.shape).reshape(n, h * w, c)
+    out = {}
+    for kind in ("deletion", "insertion"):
+        batch = np.empty((n, steps + 1, h * w, c), np.float32)
+        for i in range(n):
+            start, end = (x[i].reshape(h * w, c), filled[i])[:: 1 if kind == "deletion" else -1]
+            for k, cut in enumerate(cuts):
+                img = start.copy()
+                img[order[i, :cut]] = end[order[i, :cut]]
+                batch[i, k] = img
+        flat, cls = batch.reshape(-1, h, w, c), np.repeat(classes, steps + 1)
+        if output == "logit":
+            prob = class_logit(model, flat, cls)
+        elif model.output_shape[-1] == 1:
+            prob = 1.0 / (1.0 + np.exp(-class_logit(model, flat, cls)))
+        else:
+            prob = _softmax_prob(model, flat, cls)
+        out[kind] = prob.reshape(n, steps + 1)
+    fraction = cuts / (h * w)
+    out["fraction"] = fraction
+    out["deletion_auc"] = np.trapezoid(out["deletion"], fraction, axis=1)
+    out["insertion_auc"] = np.trapezoid(out["insertion"], fraction, axis=1)
+    return out
+
+
+def _softmax_prob(model: Any, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    z = logits(model, x)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True))[np.arange(len(z)), classes]

@@ -1,0 +1,57 @@
+"""Exercises of the chapter *Can we trust the model?* (chapters/interpretability.ipynb)."""
+
+from __future__ import annotations
+
+from medlab.exercises import Exercise
+
+
+def _val_duplicates() -> int:
+    import numpy as np
+
+    from medlab import data, quality, train
+
+    d = data.load_medmnist("pneumoniamnist")
+    dist = quality.nearest_neighbours(train.to_float(d["val_images"]), train.to_float(d["train_images"]))[1]
+    return int(np.sum(dist < 0.01))
+
+
+def _half_pneumonia() -> int:
+    from medlab import data
+
+    labels = data.load_medmnist("pneumoniamnist")["train_labels"][:1000, 0]
+    return int((labels == 1).sum()) // 2
+
+
+EXERCISES = {
+    "q1": Exercise(
+        answer=1.0,
+        hint="Multiply each input by its weight (the gradient of a linear model is its weight "
+             "everywhere) and add up; completeness says the sum is z(x) - z(baseline).",
+        hints=[(1.7, "That is z(x) itself. The bias is also in z(baseline) and cancels."),
+               (9.0, "Mind the sign of the second weight: x_2 pulls the logit down.")]),
+    "q2": Exercise(
+        answer={2, 5},
+        hint="t_0 is the mean of 1 - p over the films labelled 0, t_1 the mean of p over the films "
+             "labelled 1. A film is confidently of class j when its probability of j reaches t_j; "
+             "flag it when that class differs from its label.",
+        hints=[({2}, "Look at film 5 too: its probability of *normal* is 1 - 0.2 = 0.8."),
+               ({5}, "Look at film 2 too: labelled normal, but p = 0.9 reaches t_1."),
+               ({2, 3, 5}, "Film 3 has p = 0.7 >= t_1 and is labelled pneumonia: that agrees.")]),
+    "q3": Exercise(
+        answer=_val_duplicates,
+        hint="Use quality.nearest_neighbours(x_val, x_train) and count the distances below 0.01 "
+             "(images scaled to [0, 1] with train.to_float).",
+        hints=[(0, "That is the test set's count; the question asks about the validation films.")]),
+    "q4": Exercise(
+        answer=169,
+        hint="Count the patch positions along one axis: the first starts at 0, each next one 2 "
+             "pixels further, the last ends exactly at the border (starts at 24). Then square it.",
+        hints=[(144, "You left out the last position: a patch starting at 24 ends at 28, inside."),
+               (625, "That is stride 1; the question asks about stride 2."),
+               (196, "A patch starting at 26 would stick out of the 28-pixel film.")]),
+    "q5": Exercise(
+        answer=_half_pneumonia,
+        hint="Count the label-1 films among y_train[:1000] and halve the count (rounded down).",
+        hints=[(500, "Not all of the first 1000 films are pneumonias: count the label-1 ones."),
+               (lambda: 2 * _half_pneumonia(), "That is all the pneumonia films; the marker goes on half.")]),
+}

@@ -370,13 +370,13 @@ def fit_medmnist(name: str, seed: int = 0, epochs: int | None = None, train_limi
     recipe = dict(RECIPES[name])
     if epochs is not None:
         recipe["epochs"] = int(epochs)
+    d = data.load_medmnist(name)
+    n = len(d["train_images"]) if train_limit is None else min(int(train_limit), len(d["train_images"]))
     stem = (f"{name}-seed{int(seed)}-" + model_cache.code_key(
         ("medlab.train", "medlab.models", "medlab.data"), name=name, seed=int(seed), recipe=recipe,
-        train_limit=train_limit)) if cache else ""
+        train_images=n)) if cache else ""
     if cache and (hit := model_cache.load(stem)) is not None:
         return {**hit[1], "model": hit[0], "cached": True}
-    d = data.load_medmnist(name)
-    n = len(d["train_images"]) if train_limit is None else int(train_limit)
     x_train, y_train = to_float(d["train_images"][:n]), d["train_labels"][:n]
     x_val, x_test = to_float(d["val_images"]), to_float(d["test_images"])
     seed_everything(seed)

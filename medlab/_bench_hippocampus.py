@@ -193,6 +193,21 @@ def run(cfg: Config, ids: tuple[int, ...] = CASE_IDS, with_2d: bool = True,
     return out
 
 
+TARGETS = {"dice": 0.88, "train_seconds": 600.0}
+"""Issue #15's targets on a 2-core CPU: mean Dice of each label on held-out patients, training time."""
+
+
+def target_line(result: dict[str, dict[str, float]], train_seconds: float) -> str:
+    """One line saying which targets a 3D result (from :func:`summarise`) meets."""
+    parts = []
+    for name in LABELS.values():
+        verdict = "met" if result[name]["dice"] >= TARGETS["dice"] else "SHORT"
+        parts.append(f"{name} Dice >= {TARGETS['dice']:.2f} {verdict}")
+    ok = train_seconds <= TARGETS["train_seconds"]
+    parts.append(f"training <= {TARGETS['train_seconds']:.0f} s {'met' if ok else 'NOT met'}")
+    return "targets: " + "; ".join(parts)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see the module docstring)."""
     p = argparse.ArgumentParser(prog="python -m medlab.bench hippocampus", description=__doc__.split("\n")[0])
@@ -223,4 +238,5 @@ def main(argv: list[str] | None = None) -> int:
     extra = f", 2D baseline {out['train_seconds_2d']:.1f} s" if "train_seconds_2d" in out else ""
     print(f"training 3D: {out['train_seconds']:.1f} s wall ({out['train_cpu_seconds']:.1f} s CPU), "
           f"best epoch {out['best_epoch']}{extra}; peak memory {out['peak_mib']:.0f} MiB")
+    print(target_line(out["results"]["3D U-Net"], out["train_seconds"]))
     return 0

@@ -2,7 +2,8 @@
 
 Introduced in the chapter *The convolution, by hand and by machine*
 (chapters/convolution.ipynb), which works the operation through by hand first
-and checks this module against SciPy, Keras and SimpleITK.
+and checks this module against SciPy, Keras and SimpleITK; :func:`conv3d`
+belongs to the chapter *3D segmentation across patients*.
 
 Like every deep-learning library, :func:`conv2d` computes the
 **cross-correlation** (the kernel is *not* flipped)::
@@ -159,6 +160,48 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, stride: int = 1, padding: Padding 
             window = xp[r: r + stride * (h_out - 1) + 1: stride, c: c + stride * (w_out - 1) + 1: stride]
             out += window @ k4[a, b]  # (h_out, w_out, C_in) @ (C_in, C_out)
     return out[..., 0] if squeeze else out
+
+
+def conv3d(x: np.ndarray, kernel: np.ndarray, padding: int | str = "valid") -> np.ndarray:
+    """3D cross-correlation of a one-channel volume with a ``(kd, kh, kw)`` kernel, stride 1, no bias.
+
+    Introduced in the chapter *3D segmentation across patients*
+    (chapters/hippocampus.ipynb): the 2D rule of :func:`conv2d` with a third
+    sum, ``y[i, j, m] = sum_{a, b, c} x[i + a, j + b, m + c] * w[a, b, c]``
+    on the zero-padded volume, which is what a one-filter ``Conv3D`` layer
+    computes.
+
+    Parameters
+    ----------
+    x
+        Volume ``(D, H, W)``.
+    kernel
+        ``(kd, kh, kw)``.
+    padding
+        Zeros added on every side (an int), ``"valid"`` (0) or ``"same"``
+        (TensorFlow's rule: the output keeps the input's size).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(D_out, H_out, W_out)``, each size given by :func:`conv_output_size`.
+    """
+    x, kernel = np.asarray(x), np.asarray(kernel)
+    for name, arr in (("x", x), ("kernel", kernel)):
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+        if arr.ndim != 3 or arr.size == 0:
+            raise ValueError(f"{name} must be a non-empty 3D array (D, H, W), got shape {arr.shape}")
+    if isinstance(padding, (tuple, list)):
+        raise ValueError(f"conv3d takes one padding for all axes (int, 'valid' or 'same'), got {padding!r}")
+    pads = [_pads(n, k, 1, 1, padding, 0) for n, k in zip(x.shape, kernel.shape, strict=True)]
+    out_shape = tuple(_out_len(n, p, k, 1, 1) for n, p, k in zip(x.shape, pads, kernel.shape, strict=True))
+    xp = np.pad(x.astype(np.result_type(x, kernel, np.float32)), pads)
+    out = np.zeros(out_shape, dtype=xp.dtype)
+    d, h, w = out_shape
+    for a, b, c in np.ndindex(kernel.shape):  # shift and add, one tap at a time
+        out += kernel[a, b, c] * xp[a:a + d, b:b + h, c:c + w]
+    return out
 
 
 def receptive_field(layers: Sequence[tuple[int, int] | tuple[int, int, int]]) -> list[dict[str, int]]:

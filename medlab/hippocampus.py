@@ -192,6 +192,67 @@ def leaking_patients(split: Mapping[str, Sequence[int]],
     return leaks
 
 
+def bland_altman(measured: Sequence[float], reference: Sequence[float],
+                 level: float = 0.95) -> dict[str, Any]:
+    """Bland–Altman agreement of two measurements of the same cases (e.g. volumes in mm³).
+
+    For each case the mean of the two values and their difference
+    ``measured - reference``; the bias is the mean difference and the limits
+    of agreement are ``bias ± z * sd`` with ``sd`` the sample standard
+    deviation (``ddof=1``) of the differences and ``z`` the normal quantile
+    of ``level`` (1.96 for 95 %), as in Bland and Altman (1986).
+
+    Returns
+    -------
+    dict
+        ``mean`` and ``difference`` (arrays, one per case), ``bias``, ``sd``,
+        ``lower`` and ``upper`` (limits of agreement), ``level``.
+    """
+    from scipy.stats import norm
+
+    m, r = np.asarray(measured, dtype=float), np.asarray(reference, dtype=float)
+    if m.ndim != 1 or m.shape != r.shape:
+        raise ValueError(f"need two flat sequences of equal length, got shapes {m.shape} and {r.shape}")
+    if len(m) < 2 or not (np.all(np.isfinite(m)) and np.all(np.isfinite(r))):
+        raise ValueError("need at least two cases with finite values")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    diff = m - r
+    bias, sd = float(diff.mean()), float(diff.std(ddof=1))
+    z = float(norm.ppf(0.5 + level / 2))
+    return {"mean": (m + r) / 2, "difference": diff, "bias": bias, "sd": sd,
+            "lower": bias - z * sd, "upper": bias + z * sd, "level": level}
+
+
+def sample_patch(image: np.ndarray, label: np.ndarray, size: Sequence[int],
+                 rng: np.random.Generator, foreground: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Cut one random patch of ``size`` voxels from a volume and its labels.
+
+    With probability ``foreground`` the patch is centred (as far as the
+    border allows) on a random labelled voxel, otherwise placed uniformly at
+    random: the sampling nnU-Net and MONAI use so that small structures are
+    seen often enough. Volumes smaller than ``size`` are padded first
+    (image and label with 0).
+    """
+    image, label = np.asarray(image), np.asarray(label)
+    size = tuple(int(s) for s in size)
+    if image.shape != label.shape or len(size) != image.ndim or min(size) < 1:
+        raise ValueError(f"image {image.shape}, label {label.shape} and size {size} do not match")
+    if not 0 <= foreground <= 1:
+        raise ValueError(f"foreground must be a probability, got {foreground!r}")
+    shape = tuple(max(s, t) for s, t in zip(image.shape, size, strict=True))
+    image, _ = pad_to_shape(image, shape)
+    label, _ = pad_to_shape(label, shape)
+    fg = np.argwhere(label > 0)
+    if len(fg) and rng.random() < foreground:
+        centre = fg[rng.integers(len(fg))]
+        start = [int(np.clip(c - t // 2, 0, s - t)) for c, s, t in zip(centre, shape, size, strict=True)]
+    else:
+        start = [int(rng.integers(0, s - t + 1)) for s, t in zip(shape, size, strict=True)]
+    cut = tuple(slice(a, a + t) for a, t in zip(start, size, strict=True))
+    return image[cut], label[cut]
+
+
 def dice_ce_loss(n_classes: int, smooth: float = 1.0) -> Any:
     """Loss = cross-entropy + (1 - mean soft Dice over classes), for softmax outputs.
 

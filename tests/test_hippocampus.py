@@ -84,3 +84,130 @@ def test_volume_padding_and_normalise():
     assert abs(z.mean()) < 1e-4 and abs(z.std() - 1) < 1e-4
     with pytest.raises(ValueError, match="constant"):
         hc.normalise(np.ones((3, 3, 3)))
+
+
+@pytest.mark.parametrize("padding", ["valid", "same", 2])
+def test_medlab_conv3d_matches_scipy_and_keras(padding):
+    from keras import layers
+
+    from medlab.conv import conv3d, conv_output_size
+
+    rng = np.random.default_rng(2)
+    vol, k = rng.random((6, 7, 5)), rng.random((3, 3, 3))
+    got = conv3d(vol, k, padding=padding)
+    assert got.shape == tuple(conv_output_size(n, 3, 1, padding) for n in vol.shape)
+    p = {"valid": 0, "same": 1}.get(padding, padding)
+    full = ndimage.correlate(np.pad(vol, p), k, mode="constant")  # scipy centres the kernel
+    np.testing.assert_allclose(got, full[1:-1, 1:-1, 1:-1], rtol=1e-6)
+    if padding in ("valid", "same"):
+        conv = layers.Conv3D(1, 3, padding=padding, use_bias=False)
+        conv.build((1, *vol.shape, 1))
+        conv.set_weights([k[..., None, None]])
+        out = np.asarray(conv(vol[None, ..., None].astype("float32")))[0, ..., 0]
+        np.testing.assert_allclose(got, out, rtol=1e-5)
+
+
+def test_conv3d_rejects_bad_input():
+    from medlab.conv import conv3d
+
+    with pytest.raises(ValueError, match="3D"):
+        conv3d(np.ones((4, 4)), np.ones((3, 3, 3)))
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        conv3d(np.ones((2, 4, 4)), np.ones((3, 3, 3)))
+    with pytest.raises(TypeError):
+        conv3d(np.full((4, 4, 4), "a"), np.ones((3, 3, 3)))
+
+
+def test_sliding_window_reproduces_monai_test_sigma():
+    """MONAI's own expected values (tests/test_sliding_window_inference.py, ``test_sigma``, read at
+    commit 026ab96f8179b2c5c970758c8d0ef2c93f5a4681): a 7x7 image of ones, 3x3 windows, overlap 0.5,
+    10 windows per call, and a predictor that adds 2, 3, 4 in its successive calls. The rows show
+    which windows were blended, so the window order, batching and weights must all agree."""
+
+    def run(mode):
+        calls = {"add": 1}
+
+        def predictor(x):
+            calls["add"] += 1
+            return x + calls["add"]
+
+        out = inference.sliding_window_inference(np.ones((7, 7, 1), np.float32), (3, 3), predictor,
+                                                 overlap=0.5, mode=mode, sigma_scale=1.0, batch_size=10)
+        return out[..., 0]
+
+    constant = np.repeat([[3.0], [3.0], [3.3333], [3.6667], [4.3333], [4.5], [5.0]], 7, axis=1)
+    np.testing.assert_allclose(run("constant"), constant, rtol=1e-4)
+    gaussian = np.repeat([[3.0], [3.0], [3.3271623], [3.6728377], [4.3271623], [4.513757], [5.0]], 7, axis=1)
+    np.testing.assert_allclose(run("gaussian"), gaussian, rtol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["constant", "gaussian"])
+def test_sliding_window_equals_a_brute_force_average(mode):
+    """A predictor whose output depends on the whole window (its mean added to every voxel):
+    each voxel must get the weighted mean, over the windows that contain it, of those outputs."""
+    rng = np.random.default_rng(4)
+    img = rng.random((11, 9, 1)).astype(np.float32)
+    roi, overlap = (5, 4), 0.4
+
+    def predictor(x):
+        return x + x.mean(axis=(1, 2, 3), keepdims=True)
+
+    got = inference.sliding_window_inference(img, roi, predictor, overlap=overlap, mode=mode, batch_size=2)
+    # independent reference: starts from the rule written out, one voxel at a time
+    starts = []
+    for size, r in zip(img.shape[:2], roi, strict=True):
+        step = max(int(r * (1 - overlap)), 1)
+        s = list(range(0, size - r + 1, step))
+        if s[-1] != size - r:
+            s.append(size - r)
+        starts.append(s)
+    w = inference.importance_map(roi, mode)
+    num, den = np.zeros(img.shape[:2]), np.zeros(img.shape[:2])
+    for a in starts[0]:
+        for b in starts[1]:
+            win = img[a:a + roi[0], b:b + roi[1], 0]
+            num[a:a + roi[0], b:b + roi[1]] += w * (win + win.mean())
+            den[a:a + roi[0], b:b + roi[1]] += w
+    np.testing.assert_allclose(got[..., 0], num / den, rtol=1e-5)
+
+
+def test_bland_altman_by_hand():
+    ref = np.array([100.0, 200.0, 300.0, 400.0])
+    pred = np.array([110.0, 190.0, 330.0, 410.0])  # differences 10, -10, 30, 10
+    ba = hc.bland_altman(pred, ref)
+    assert ba["bias"] == pytest.approx(10.0)
+    sd = np.sqrt(((0.0) ** 2 + 20.0 ** 2 + 20.0 ** 2 + 0.0 ** 2) / 3)
+    assert ba["sd"] == pytest.approx(sd)
+    assert ba["lower"] == pytest.approx(10 - 1.959964 * sd, rel=1e-6)
+    assert ba["upper"] == pytest.approx(10 + 1.959964 * sd, rel=1e-6)
+    np.testing.assert_allclose(ba["mean"], [105, 195, 315, 405])
+    # about 95 % of normal differences fall inside the limits
+    rng = np.random.default_rng(0)
+    r = rng.normal(3000, 300, 20000)
+    big = hc.bland_altman(r + rng.normal(5, 50, r.size), r)
+    inside = np.mean((big["difference"] > big["lower"]) & (big["difference"] < big["upper"]))
+    assert abs(inside - 0.95) < 0.01
+    with pytest.raises(ValueError, match="equal length"):
+        hc.bland_altman([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="at least two"):
+        hc.bland_altman([1.0], [2.0])
+
+
+def test_sample_patch_cuts_the_right_voxels():
+    rng = np.random.default_rng(0)
+    img = rng.random((20, 18, 16)).astype(np.float32)
+    lab = np.zeros(img.shape, np.uint8)
+    lab[2:4, 3:5, 1:3] = 1  # a small structure in a corner
+    hits = 0
+    for _ in range(200):
+        x, y = hc.sample_patch(img, lab, (8, 8, 8), rng, foreground=0.5)
+        assert x.shape == y.shape == (8, 8, 8)
+        # the patch is a block of the original: find it by its first voxel
+        i, j, k = np.argwhere(img == x[0, 0, 0])[0]
+        np.testing.assert_array_equal(img[i:i + 8, j:j + 8, k:k + 8], x)
+        hits += bool(y.any())
+    assert 0.4 < hits / 200 < 0.7  # half forced onto the structure, about 5 % more by chance
+    x, _ = hc.sample_patch(img[:5], lab[:5], (8, 8, 8), rng)  # smaller than the patch: padded
+    assert x.shape == (8, 8, 8)
+    with pytest.raises(ValueError, match="do not match"):
+        hc.sample_patch(img, lab, (8, 8), rng)

@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's epoch budget")
     p.add_argument("--train-limit", type=int, default=None,
                    help="use only the first N training images (quick check)")
+    p.add_argument("--tta", type=int, default=0, metavar="N",
+                   help="test-time augmentation with N augmented copies (chapter faq; default 0: off)")
     p.add_argument("--verbose", action="store_true", help="print one line per epoch")
     return p
 
@@ -67,10 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.datasets:
         for seed in args.seeds:
             r = train.fit_medmnist(name, seed=seed, epochs=args.epochs, train_limit=args.train_limit,
-                                   verbose=args.verbose)
+                                   verbose=args.verbose, tta=args.tta)
             r.pop("model")
             results.setdefault(name, []).append(r)
-            print(f"{name:<15} seed={seed}  test AUC={r['auc']:.4f}  test ACC={r['accuracy']:.4f}  "
+            print(f"{name:<15} seed={seed}  tta={args.tta}  val AUC={r['val_auc']:.4f}  "
+                  f"test AUC={r['auc']:.4f}  test ACC={r['accuracy']:.4f}  "
                   f"(threshold {r['threshold']:.3f} from validation)  epochs={r['epochs_run']} "
                   f"(best {r['best_epoch']})  train {r['seconds']:.1f} s wall, "
                   f"{r['cpu_seconds']:.1f} s CPU  peak memory {peak_mib():.0f} MiB", flush=True)

@@ -68,3 +68,7 @@ def test_tta_option_changes_only_the_predictions(capsys):
     assert "tta=0" in plain and "tta=2" in tta and "val AUC=" in tta
     line = next(ln for ln in tta.splitlines() if "seed=0" in ln)
     assert "epochs=1" in line
+    # the same model without TTA is reported too, and equals the plain run (deterministic training)
+    without = next(ln for ln in tta.splitlines() if "without TTA" in ln).split("val AUC=")[1]
+    before = next(ln for ln in plain.splitlines() if "seed=0" in ln).split("val AUC=")[1]
+    assert without.split()[0] == before.split()[0]

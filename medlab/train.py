@@ -281,6 +281,45 @@ def predict_proba(model: Any, images: np.ndarray, batch_size: int = 256) -> np.n
     return p[:, 0] if p.shape[-1] == 1 else p
 
 
+def tta_predict(model: Any, images: np.ndarray, augment: Any, copies: int = 8,
+                batch_size: int = 256) -> np.ndarray:
+    """Test-time augmentation: the mean probability over the image and ``copies`` augmented copies.
+
+    Introduced in the chapter *FAQ: every answer a measured experiment*
+    (chapters/faq.ipynb), which measures what it gains. Each copy is drawn
+    by ``augment(images, training=True)`` (e.g. :func:`augmenter`'s model, whose
+    seed makes the copies repeatable); the unaltered images count once.
+
+    Parameters
+    ----------
+    model
+        A trained binary model (one sigmoid output).
+    images
+        Float images ``(n, height, width, channels)`` as from :func:`to_float`.
+    augment
+        Callable ``augment(images, training=True)`` returning altered images of the same shape.
+    copies
+        Number of augmented copies; 0 gives :func:`predict_proba` exactly.
+    batch_size
+        Images per prediction batch.
+
+    Returns
+    -------
+    numpy.ndarray
+        Mean probability of class 1 per image, flat, float64.
+    """
+    if isinstance(copies, bool) or not isinstance(copies, (int, np.integer)) or copies < 0:
+        raise ValueError(f"copies must be a non-negative integer, got {copies!r}")
+    x = check_images(images, model.input_shape[1:]).astype(np.float32, copy=False)
+    total = predict_proba(model, x, batch_size)
+    for _ in range(int(copies)):
+        altered = np.asarray(augment(x, training=True), dtype=np.float32)
+        if altered.shape != x.shape:
+            raise ValueError(f"augment changed the shape from {x.shape} to {altered.shape}")
+        total = total + predict_proba(model, altered, batch_size)
+    return total / (int(copies) + 1)
+
+
 def youden_threshold(y_true: Any, scores: Any) -> float:
     """Threshold maximising Youden's J = sensitivity + specificity - 1 (use validation data).
 
@@ -328,8 +367,16 @@ BreastMNIST has ten times fewer images, so it gets more (and cheaper) epochs and
 """
 
 
+def _val_test_report(d: dict[str, np.ndarray], p_val: np.ndarray, p_test: np.ndarray) -> dict[str, Any]:
+    """Threshold from validation (Youden), test metrics at it, and the validation AUC."""
+    threshold = youden_threshold(d["val_labels"], p_val)
+    report = binary_report(d["test_labels"], p_test, threshold)
+    report["val_auc"] = binary_report(d["val_labels"], p_val, threshold)["auc"]
+    return report
+
+
 def fit_medmnist(name: str, seed: int = 0, epochs: int | None = None, train_limit: int | None = None,
-                 verbose: bool = False, cache: bool = False) -> dict[str, Any]:
+                 verbose: bool = False, tta: int = 0, cache: bool = False) -> dict[str, Any]:
     """The chapter's whole recipe on one binary MedMNIST data set, for one seed.
 
     Loads the official split, builds :func:`medlab.models.pneumonia_cnn` with the
@@ -349,6 +396,11 @@ def fit_medmnist(name: str, seed: int = 0, epochs: int | None = None, train_limi
         Use only the first ``train_limit`` training images (quick tests).
     verbose
         Print one line per epoch.
+    tta
+        Test-time augmentation copies for the validation and test predictions
+        (:func:`tta_predict` with the recipe's augmenter, seeded ``seed + 100``);
+        0 (the default) predicts on the images alone, as the chapter does. With
+        ``tta > 0`` the same model's metrics without TTA are kept under ``"no_tta"``.
     cache
         Reuse the model and report of an identical earlier call (same arguments, same code of
         ``medlab.train``, ``medlab.models`` and ``medlab.data``, same library versions) from
@@ -359,7 +411,7 @@ def fit_medmnist(name: str, seed: int = 0, epochs: int | None = None, train_limi
     -------
     dict
         Test metrics plus ``seconds``, ``cpu_seconds``, ``epochs_run``,
-        ``best_epoch``, ``cached`` and the trained ``model``.
+        ``best_epoch``, ``predict_seconds``, ``val_auc``, ``cached`` and the trained ``model``.
     """
     from medlab import cache as model_cache
     from medlab import data, models
@@ -374,7 +426,7 @@ def fit_medmnist(name: str, seed: int = 0, epochs: int | None = None, train_limi
     n = len(d["train_images"]) if train_limit is None else min(int(train_limit), len(d["train_images"]))
     stem = (f"{name}-seed{int(seed)}-" + model_cache.code_key(
         ("medlab.train", "medlab.models", "medlab.data"), name=name, seed=int(seed), recipe=recipe,
-        train_images=n)) if cache else ""
+        train_images=n, tta=int(tta))) if cache else ""
     if cache and (hit := model_cache.load(stem)) is not None:
         return {**hit[1], "model": hit[0], "cached": True}
     x_train, y_train = to_float(d["train_images"][:n]), d["train_labels"][:n]
@@ -386,9 +438,17 @@ def fit_medmnist(name: str, seed: int = 0, epochs: int | None = None, train_limi
     res = train_classifier(model, (x_train, y_train), (x_val, d["val_labels"]), epochs=recipe["epochs"],
                            batch_size=recipe["batch_size"], lr=recipe["lr"], patience=recipe["patience"],
                            augment=augment, seed=seed, verbose=verbose)
-    threshold = youden_threshold(d["val_labels"], predict_proba(model, x_val))
-    report = binary_report(d["test_labels"], predict_proba(model, x_test), threshold)
+    t0 = time.perf_counter()
+    p_val, p_test = predict_proba(model, x_val), predict_proba(model, x_test)
+    plain = _val_test_report(d, p_val, p_test)
+    if tta:
+        tta_aug = augmenter(flip=recipe["flip"], seed=seed + 100)
+        p_val, p_test = (tta_predict(model, x, tta_aug, copies=tta) for x in (x_val, x_test))
+    report = _val_test_report(d, p_val, p_test) if tta else plain
+    if tta:
+        report["no_tta"] = plain
     report.update(seconds=res.seconds, cpu_seconds=res.cpu_seconds, best_epoch=res.best_epoch,
+                  predict_seconds=time.perf_counter() - t0, tta=int(tta),
                   epochs_run=len(res.epoch_seconds), dataset=name, seed=int(seed), cached=False)
     if cache:
         model_cache.save(stem, model, {k: _plain(v) for k, v in report.items()})

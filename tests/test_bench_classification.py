@@ -55,3 +55,20 @@ def test_tiny_run_repeats_exactly(capsys):
         out = capsys.readouterr().out
         lines.append([ln.split("train ")[0] for ln in out.splitlines() if "seed=3" in ln])
     assert lines[0] and lines[0] == lines[1]
+
+
+@pytest.mark.skipif(not _have("breastmnist.npz"), reason="breastmnist.npz not available offline")
+def test_tta_option_changes_only_the_predictions(capsys):
+    """Chapter faq: --tta N keeps the training (same epochs) and prints the option and the val AUC."""
+    argv = ["--datasets", "breastmnist", "--seeds", "0", "--epochs", "1", "--train-limit", "64"]
+    bench.main(argv)
+    plain = capsys.readouterr().out
+    bench.main([*argv, "--tta", "2"])
+    tta = capsys.readouterr().out
+    assert "tta=0" in plain and "tta=2" in tta and "val AUC=" in tta
+    line = next(ln for ln in tta.splitlines() if "seed=0" in ln)
+    assert "epochs=1" in line
+    # the same model without TTA is reported too, and equals the plain run (deterministic training)
+    without = next(ln for ln in tta.splitlines() if "without TTA" in ln).split("val AUC=")[1]
+    before = next(ln for ln in plain.splitlines() if "seed=0" in ln).split("val AUC=")[1]
+    assert without.split()[0] == before.split()[0]

@@ -164,3 +164,44 @@ def test_train_classifier_rejects_bad_input():
         train.train_classifier(model, (np.repeat(x, 3, axis=-1), y), (x, y), epochs=1)
     with pytest.raises(ValueError, match="binary"):
         train.train_classifier(models.source_cnn(n_classes=3), (x, y), (x, y), epochs=1)
+
+
+def _tiny_model(seed=0):
+    import keras
+
+    seed_everything(seed)
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(2, 3)(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(x))
+
+
+def test_tta_predict_averages_the_copies_as_written_out():
+    """Chapter faq: TTA is the mean of predict() over the image and each augmented copy."""
+    x, _ = _toy(12)
+    model = _tiny_model()
+
+    def flip(images, training=True):  # a deterministic 'augmentation'
+        return np.asarray(images)[:, :, ::-1, :]
+
+    plain = np.asarray(model.predict(x, verbose=0))[:, 0]
+    flipped = np.asarray(model.predict(x[:, :, ::-1, :], verbose=0))[:, 0]
+    np.testing.assert_allclose(train.tta_predict(model, x, flip, copies=0), plain, rtol=1e-6)
+    np.testing.assert_allclose(train.tta_predict(model, x, flip, copies=1), (plain + flipped) / 2,
+                               rtol=1e-5)
+    np.testing.assert_allclose(train.tta_predict(model, x, flip, copies=3),
+                               (plain + 3 * flipped) / 4, rtol=1e-5)
+    assert not np.allclose(plain, flipped)  # otherwise the test could not fail
+
+
+def test_tta_predict_with_the_augmenter_is_repeatable_and_checks_input():
+    x, _ = _toy(8)
+    model = _tiny_model()
+    a = train.tta_predict(model, x, train.augmenter(seed=5), copies=2)
+    b = train.tta_predict(model, x, train.augmenter(seed=5), copies=2)
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert a.shape == (8,) and np.all((a >= 0) & (a <= 1))
+    with pytest.raises(ValueError, match="copies"):
+        train.tta_predict(model, x, train.augmenter(), copies=-1)
+    with pytest.raises(ValueError, match="shape"):
+        train.tta_predict(model, x, lambda im, training=True: np.asarray(im)[:, :20], copies=1)

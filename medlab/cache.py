@@ -4,7 +4,8 @@ A chapter that needs a model an earlier chapter already trained (the CNN project
 PneumoniaMNIST network, reused by *Can we trust the model?*) gets it from here instead of
 training a copy. The key hashes the source of the modules that build, train and evaluate the
 model, the call's arguments and the versions of the numerical libraries, so any change to the
-recipe trains afresh. Where the cache lives: ``MEDLAB_CACHE_DIR``, else ``~/.cache/medlab``;
+recipe trains afresh. Where the cache lives: ``MEDLAB_CACHE_DIR``, else the ``models`` folder of
+the data layer's user cache (:func:`medlab.data.user_cache_dir`, ``~/.cache/medlab/models`` on Linux);
 ``MEDLAB_CACHE_DIR=off`` turns it off. Benchmarks never use it (they measure training).
 """
 
@@ -24,10 +25,12 @@ _LIBRARIES = ("keras", "tensorflow", "numpy")
 
 def cache_dir() -> Path | None:
     """The folder of cached models, or ``None`` when ``MEDLAB_CACHE_DIR=off``."""
+    from medlab.data import user_cache_dir
+
     value = os.environ.get("MEDLAB_CACHE_DIR", "")
     if value.lower() == "off":
         return None
-    return Path(value).expanduser() if value else Path.home() / ".cache" / "medlab"
+    return Path(value).expanduser() if value else user_cache_dir() / "models"
 
 
 def code_key(modules: tuple[str, ...], **params: Any) -> str:

@@ -440,13 +440,11 @@ def fit_medmnist(name: str, seed: int = 0, epochs: int | None = None, train_limi
                            augment=augment, seed=seed, verbose=verbose)
     t0 = time.perf_counter()
     p_val, p_test = predict_proba(model, x_val), predict_proba(model, x_test)
-    plain = _val_test_report(d, p_val, p_test)
+    report = _val_test_report(d, p_val, p_test)
     if tta:
         tta_aug = augmenter(flip=recipe["flip"], seed=seed + 100)
         p_val, p_test = (tta_predict(model, x, tta_aug, copies=tta) for x in (x_val, x_test))
-    report = _val_test_report(d, p_val, p_test) if tta else plain
-    if tta:
-        report["no_tta"] = plain
+        report = {**_val_test_report(d, p_val, p_test), "no_tta": report}
     report.update(seconds=res.seconds, cpu_seconds=res.cpu_seconds, best_epoch=res.best_epoch,
                   predict_seconds=time.perf_counter() - t0, tta=int(tta),
                   epochs_run=len(res.epoch_seconds), dataset=name, seed=int(seed), cached=False)

@@ -71,3 +71,10 @@ def test_fit_medmnist_trains_once_then_reuses_the_model(folder):
                                rtol=1e-6)
     other = train.fit_medmnist("pneumoniamnist", cache=True, **{**kwargs, "seed": 4})
     assert not other["cached"]  # another seed is another model
+
+
+def test_default_folder_is_the_models_folder_of_the_data_layers_user_cache(monkeypatch):
+    from medlab import data
+
+    monkeypatch.delenv("MEDLAB_CACHE_DIR", raising=False)
+    assert cache.cache_dir() == data.user_cache_dir() / "models"

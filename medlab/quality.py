@@ -7,9 +7,9 @@ with ``filter_by="confident_learning"``), near-duplicate search between splits
 (:func:`nearest_neighbours`), acquisition shifts of an image batch
 (:func:`shift_images`), temperature scaling (:func:`fit_temperature`), a
 synthetic marker for the shortcut experiment (:func:`add_marker`), and the CNN
-project's recipe on a subset of images (:func:`train_subset`) and an eager
-prediction helper (:func:`predict`). TensorFlow is only used through the models
-passed in and inside :func:`train_subset`.
+project's recipe on a subset of images (:func:`train_subset`; predict with
+``medlab.train.predict_proba(..., eager=True)``). TensorFlow is only used through the
+models passed in and inside :func:`train_subset`.
 """
 
 from __future__ import annotations
@@ -208,19 +208,6 @@ def add_marker(images: Any, which: Any, size: int = 3, value: float = 1.0,
         raise ValueError(f"a {size}-pixel marker at {corner} does not fit in {x.shape[1]} x {x.shape[2]}")
     x[sel, r:r + size, c:c + size, :] = value
     return x
-
-
-def predict(model: Any, images: Any, batch_size: int = 1024) -> np.ndarray:
-    """Probability of class 1 of a one-output (sigmoid) model, flat, computed eagerly.
-
-    The same numbers as ``medlab.train.predict_proba``, without ``model.predict``'s graph
-    tracing: about a second saved per new model, which adds up when a chapter trains many.
-    """
-    x = check_images(images, model.input_shape[1:]).astype(np.float32)
-    if model.output_shape[-1] != 1:
-        raise ValueError("predict expects a model with one sigmoid output")
-    out = [np.asarray(model(x[i:i + batch_size], training=False))[:, 0] for i in range(0, len(x), batch_size)]
-    return np.concatenate(out).astype(np.float64)
 
 
 def train_subset(x_train: np.ndarray, y_train: Any, x_val: np.ndarray, y_val: Any, epochs: int,

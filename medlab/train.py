@@ -274,10 +274,21 @@ def train_classifier(model: Any, train: tuple[np.ndarray, Any], val: tuple[np.nd
     return TrainResult(model, history, seconds, cpu, list(callbacks[-1].wall), best)
 
 
-def predict_proba(model: Any, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Probability of class 1 for each image (binary models), as a flat float array."""
+def predict_proba(model: Any, images: np.ndarray, batch_size: int = 256, eager: bool = False) -> np.ndarray:
+    """Probability of class 1 for each image (binary models), as a flat float array.
+
+    Multi-class models give one row of class probabilities per image. ``eager=True`` calls the
+    model directly, batch by batch, instead of ``model.predict``: the same numbers (to float
+    round-off) without ``predict``'s graph tracing, about a second saved per new model, which
+    adds up when a chapter trains many (*Can we trust the model?*, chapters/interpretability.ipynb).
+    """
     x = check_images(images, model.input_shape[1:])
-    p = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)
+    if eager:
+        x = x.astype(np.float32)
+        p = np.concatenate([np.asarray(model(x[i:i + batch_size], training=False))
+                            for i in range(0, len(x), batch_size)]).astype(np.float64)
+    else:
+        p = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)
     return p[:, 0] if p.shape[-1] == 1 else p
 
 

@@ -211,10 +211,12 @@ def test_bad_input(cnn):
 
 
 def test_eager_predict_matches_keras_predict(cnn):
-    from medlab import quality, train
+    from medlab import train
 
     x = _x(7, seed=9)
-    np.testing.assert_allclose(quality.predict(cnn, x, batch_size=3), train.predict_proba(cnn, x),
-                               rtol=1e-5, atol=1e-7)
-    with pytest.raises(ValueError, match="sigmoid"):
-        quality.predict(_region_model(n_classes=3), x)
+    np.testing.assert_allclose(train.predict_proba(cnn, x, batch_size=3, eager=True),
+                               train.predict_proba(cnn, x), rtol=1e-5, atol=1e-7)
+    three = _region_model(n_classes=3)
+    p3 = train.predict_proba(three, x, batch_size=3, eager=True)
+    assert p3.shape == (7, 3)
+    np.testing.assert_allclose(p3, train.predict_proba(three, x), rtol=1e-5, atol=1e-7)

@@ -55,7 +55,7 @@ class Config:
     seed: int = 0
 
 
-def _flip_augment(x: Any, y: Any) -> tuple[Any, Any]:
+def _intensity_augment(x: Any, y: Any) -> tuple[Any, Any]:
     """Random intensity gain and shift of the (z-scored) image; labels untouched. TensorFlow ops."""
     import tensorflow as tf
 
@@ -70,7 +70,7 @@ def dataset(x: np.ndarray, y: np.ndarray, batch: int, training: bool, seed: int 
 
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if training:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).map(_flip_augment)
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).map(_intensity_augment)
     return ds.batch(batch).prefetch(2)
 
 

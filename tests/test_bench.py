@@ -51,3 +51,17 @@ def test_every_registered_task_has_a_main():
     for task in bench.TASKS:
         assert callable(__import__(bench.TASKS[task], fromlist=["main"]).main)
         assert all(isinstance(r, str) and r for r in bench.published(task))
+
+
+def test_all_prints_published_rows_once_when_a_task_prints_them_itself(fake_tasks, monkeypatch, capsys):
+    alpha = sys.modules["medlab._bench_alpha"]
+
+    def main(argv):
+        print("alpha table row")
+        print("  " + alpha.PUBLISHED[0])
+        return 0
+
+    monkeypatch.setattr(alpha, "main", main)
+    assert bench.main(["all", "alpha"]) == 0
+    summary = capsys.readouterr().out.split("every benchmark", 1)[1]
+    assert summary.count("Paper A (Table 2): 0.90") == 1

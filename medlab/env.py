@@ -145,16 +145,22 @@ def setup(seed: int = 0, tensorflow: bool = False, deterministic: bool = True) -
     return info
 
 
+GLUED: dict[str, Any] = {}
+"""Every value glued in this kernel, by name: a chapter's cell that checks the claims of its
+prose against the run's numbers reads them here."""
+
+
 def glue(name: str, value: Any, display: bool = False) -> None:
-    """Store ``value`` for the prose of the rendered book (myst-nb ``glue``).
+    """Store ``value`` for the prose of the rendered book (myst-nb ``glue``) and in :data:`GLUED`.
 
     NumPy scalars are converted to Python numbers first: NumPy 2 shows
     ``np.float64(0.9)`` as its text form, which myst-nb cannot format with
     ``{glue:text}`name:.3f```. Outside a book build (e.g. on Colab, where
-    myst-nb is not installed) the value is simply returned.
+    myst-nb is not installed) the value is only kept in :data:`GLUED`.
     """
     if isinstance(value, np.generic):
         value = value.item()
+    GLUED[name] = value
     try:
         from myst_nb import glue as _glue
     except ImportError:  # pragma: no cover - depends on the environment

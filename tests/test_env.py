@@ -56,6 +56,7 @@ def test_glue_converts_numpy_scalars(monkeypatch):
     monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: seen.update({name: value}))
     medlab.glue("x", np.float64(0.25))
     assert type(seen["x"]) is float
+    assert medlab.env.GLUED["x"] == 0.25 and type(medlab.env.GLUED["x"]) is float  # for claim checks
 
 
 def test_import_is_fast_and_does_not_load_tensorflow():

@@ -376,6 +376,20 @@ def _unpacked_dir(archive: DataFile, target: Path) -> Path:
     return target / (archive.name.removesuffix(".tar") + ".unpacked")
 
 
+def _unpacked_member(entry: DataFile, target: Path) -> tuple[Path, bool] | None:
+    """The unpacked copy of an archive member under ``target`` (None if there is none), and
+    whether it matches the manifest written when its MD5-verified archive was unpacked."""
+    archive = _lookup(entry.archive)
+    folder = _unpacked_dir(archive, target)
+    manifest, path = folder / "MANIFEST.json", folder / entry.member
+    if not manifest.is_file() or not path.exists():
+        return None
+    info = json.loads(manifest.read_text())
+    digest = info.get("files", {}).get(entry.member)
+    return path, bool(info.get("archive_hash") == archive.hash and digest
+                      and _verified(path, f"sha256:{digest}"))
+
+
 def _archive_member(entry: DataFile, target: Path, progressbar: bool, retries: int,
                     timeout: float) -> Path:
     """Return an archive member, unpacking the (MD5-verified) archive into ``target`` once.
@@ -390,16 +404,11 @@ def _archive_member(entry: DataFile, target: Path, progressbar: bool, retries: i
     MD5 is what vouches for them here.)
     """
     archive = _lookup(entry.archive)
-    folder = _unpacked_dir(archive, target)
-    manifest = folder / "MANIFEST.json"
-    if manifest.is_file():
-        info = json.loads(manifest.read_text())
-        path = folder / entry.member
-        digest = info.get("files", {}).get(entry.member)
-        if info.get("archive_hash") == archive.hash and digest and _verified(path, f"sha256:{digest}"):
-            return path
+    found = _unpacked_member(entry, target)
+    if found is not None and found[1]:
+        return found[0]
     _unpack(archive, target, fetch(archive.name, progressbar, retries, timeout))
-    path = folder / entry.member
+    path = _unpacked_dir(archive, target) / entry.member
     if not path.is_file():
         raise DataIntegrityError(f"{entry.member} is not in the archive {archive.name} ({archive.url})")
     return path
@@ -495,9 +504,13 @@ def status() -> list[dict[str, str]]:
             where, state = "-", "not downloaded"
             for d in dict.fromkeys([*data_dirs(), user_cache_dir()]):
                 if (d / entry.name).exists():
-                    ok = _verified(d / entry.name, entry.hash)
-                    where, state = str(d / entry.name), "verified" if ok else "CORRUPT"
-                    break
+                    path, ok = d / entry.name, _verified(d / entry.name, entry.hash)
+                elif entry.kind == "archive" and (found := _unpacked_member(entry, d)):
+                    path, ok = found  # where fetch() unpacked the downloaded archive
+                else:
+                    continue
+                where, state = str(path), "verified" if ok else "CORRUPT"
+                break
         rows.append({"name": entry.name, "kind": entry.kind, "where": where, "state": state})
     return rows
 

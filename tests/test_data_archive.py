@@ -71,6 +71,11 @@ def test_archive_is_verified_unpacked_once_and_deleted(fake_archive, data_dir):
     second = data.fetch(names[1], progressbar=False, retries=0)
     assert second.read_bytes() == members["Task/labelsTr/a.nii.gz"]
     assert data.fetch(names[0], progressbar=False, retries=0) == path
+    # data.status() (and so medlab.doctor()) finds the members where the archive was unpacked
+    rows = {r["name"]: r for r in data.status()}
+    assert rows[names[0]]["where"] == str(path) and rows[names[0]]["state"] == "verified"
+    path.write_bytes(b"tampered")
+    assert {r["name"]: r for r in data.status()}[names[0]]["state"] == "CORRUPT"
 
 
 def test_corrupt_archive_is_rejected(fake_archive, data_dir):

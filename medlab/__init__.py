@@ -18,8 +18,9 @@ __version__ = "0.1.0"
 __all__ = ["doctor", "glue", "is_quick", "pick", "seed_everything", "setup", "__version__"]
 
 _SUBMODULES = (
-    "bench", "conv", "data", "detection", "env", "exercises", "explain", "hippocampus", "inference",
-    "io", "metrics", "models", "preprocess", "privacy", "quality", "register", "train", "train3d", "viz",
+    "bench", "conv", "data", "detection", "env", "exercises", "explain", "hippocampus",
+    "inference", "io", "metrics", "models", "ordinal", "preprocess", "privacy", "quality", "register",
+    "train", "train3d", "viz",
 )
 
 

@@ -25,6 +25,7 @@ TASKS = {
     "segmentation": "medlab._bench_segmentation",
     "hippocampus": "medlab._bench_hippocampus",
     "detection": "medlab._bench_detection",
+    "classification3d": "medlab._bench_classification3d",
 }
 
 

@@ -479,15 +479,50 @@ def load_medmnist(name: str, size: int = 28) -> dict[str, np.ndarray]:
     files = info["files"]
     if str(size) not in files:
         raise ValueError(f"{name} comes in sizes {sorted(map(int, files))}, not {size!r}")
-    path = fetch(files[str(size)]["name"])
+    return read_medmnist_file(fetch(files[str(size)]["name"]), name, check_sizes=True)
+
+
+def read_medmnist_file(path: str | os.PathLike, name: str,
+                       check_sizes: bool = False) -> dict[str, np.ndarray]:
+    """Read a ``.npz`` file with MedMNIST's layout and check it against the dataset's metadata.
+
+    Used by :func:`load_medmnist`, and in the chapter *Applications* for a file
+    copied by hand (DermaMNIST is not among the book's offline files). The
+    file must hold ``{train,val,test}_{images,labels}``; each split's images
+    and labels must have the same number of rows, the images ``uint8`` with the
+    dataset's number of channels, the labels integers within its classes.
+
+    Parameters
+    ----------
+    path
+        The ``.npz`` file.
+    name
+        The MedMNIST dataset it claims to be (e.g. ``"dermamnist"``).
+    check_sizes
+        Also require the official number of rows in every split.
+    """
+    info = medmnist_info(name)
     with np.load(path, allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
+    missing = [f"{s}_{k}" for s in SPLITS for k in ("images", "labels") if f"{s}_{k}" not in arrays]
+    if missing:
+        raise DataIntegrityError(f"{path}: not a MedMNIST file, missing {missing}")
+    n_classes, channels = len(info["labels"]), info["n_channels"]
     for split in SPLITS:
-        n = info["n_samples"][split]
-        for kind in ("images", "labels"):
-            got = arrays[f"{split}_{kind}"].shape[0]
-            if got != n:
-                raise DataIntegrityError(f"{path}: {split}_{kind} has {got} rows, expected {n}")
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.shape[0] != labels.shape[0]:
+            raise DataIntegrityError(f"{path}: {split} has {images.shape[0]} images but "
+                                     f"{labels.shape[0]} labels")
+        if check_sizes and images.shape[0] != info["n_samples"][split]:
+            raise DataIntegrityError(f"{path}: {split}_images has {images.shape[0]} rows, expected "
+                                     f"{info['n_samples'][split]}")
+        extra_axis = channels == 3 or "3d" in name.lower()  # a channel or a depth axis
+        if images.dtype != np.uint8 or (channels == 3 and images.shape[-1] != 3) or \
+                images.ndim != 3 + extra_axis:
+            raise DataIntegrityError(f"{path}: {split}_images should be uint8 with {channels} "
+                                     f"channel(s), got {images.dtype} {images.shape}")
+        if labels.size and info["task"] != "multi-label" and (labels.min() < 0 or labels.max() >= n_classes):
+            raise DataIntegrityError(f"{path}: {split}_labels outside 0..{n_classes - 1}")
     return arrays
 
 

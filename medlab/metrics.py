@@ -23,6 +23,10 @@ difference, with documented results for empty masks. Hausdorff distances are
 always measured between the masks' *surfaces* (voxels with a background face
 neighbour), and HD95 is the larger of the two directed 95th percentiles, as in
 MONAI; the evaluation chapter uses these same functions.
+
+Decision part: introduced in the chapter *Applications* (chapters/applications.ipynb): net benefit
+and decision curves (treat when the risk is at least the threshold probability, the same ``>=``
+convention) and the accuracy of a model that decides only its most confident cases.
 """
 
 from __future__ import annotations
@@ -436,6 +440,100 @@ def expected_calibration_error(y_true, prob, n_bins: int = 10) -> float:
     used = b["count"] > 0
     gaps = np.abs(b["observed"][used] - b["mean_predicted"][used])
     return float(np.sum(b["count"][used] / b["count"].sum() * gaps))
+
+
+# --- Decisions: net benefit, decision curves and selective prediction (chapter *Applications*) ---
+
+
+def _check_threshold_probability(pt) -> np.ndarray:
+    p = np.asarray(pt, dtype=float)
+    if p.size == 0 or np.any(~np.isfinite(p)) or np.any((p <= 0) | (p >= 1)):
+        raise ValueError("threshold probabilities must lie strictly between 0 and 1 "
+                         "(at 1 the weight p_t / (1 - p_t) of a false positive is infinite)")
+    return p
+
+
+def net_benefit(y_true, prob, threshold: float) -> float:
+    """Net benefit of treating the cases with ``prob >= threshold`` (decision curve analysis).
+
+    ``NB = TP/n - FP/n * p_t / (1 - p_t)``, with ``p_t`` the threshold probability:
+    a false positive is weighed by the odds at which a patient (or doctor) is
+    indifferent between treating and not treating (Vickers and Elkin, 2006).
+    Introduced in the chapter *Applications* (chapters/applications.ipynb).
+
+    Parameters
+    ----------
+    y_true
+        Outcomes, 0/1.
+    prob
+        Predicted risks in [0, 1].
+    threshold
+        The threshold probability ``p_t``, strictly between 0 and 1.
+
+    Returns
+    -------
+    float
+        The net benefit, in true positives per patient.
+    """
+    y, p = _as_probabilities(y_true, prob)
+    pt = float(_check_threshold_probability(threshold))
+    treat = p >= pt
+    n = y.size
+    tp, fp = np.sum(treat & (y == 1)), np.sum(treat & (y == 0))
+    return float(tp / n - fp / n * pt / (1 - pt))
+
+
+def decision_curve(y_true, prob, thresholds) -> dict[str, np.ndarray]:
+    """Net benefit of a model, of treating everyone and of treating no one, over thresholds.
+
+    Chapter *Applications*. Treat-all has ``NB = prevalence - (1 - prevalence)
+    * p_t / (1 - p_t)``; treat-none has ``NB = 0``. A model is useful at a
+    threshold where its curve lies above both.
+
+    Returns
+    -------
+    dict
+        ``threshold``, ``model``, ``treat_all`` and ``treat_none`` (arrays of
+        the length of ``thresholds``).
+    """
+    y, p = _as_probabilities(y_true, prob)
+    pts = _check_threshold_probability(thresholds).ravel()
+    odds = pts / (1 - pts)
+    treat = p[None, :] >= pts[:, None]
+    tp = (treat & (y == 1)).sum(1) / y.size
+    fp = (treat & (y == 0)).sum(1) / y.size
+    prevalence = y.mean()
+    return {"threshold": pts, "model": tp - fp * odds,
+            "treat_all": prevalence - (1 - prevalence) * odds, "treat_none": np.zeros_like(pts)}
+
+
+def selective_curve(y_true, prob, threshold: float = 0.5) -> dict[str, np.ndarray]:
+    """Accuracy and sensitivity of a model that decides only its most confident cases.
+
+    Chapter *Applications* (AI-assisted reading). The cases are ranked by their
+    distance ``|prob - threshold|`` from the decision threshold (most confident
+    first; ties keep the input order); the model calls ``prob >= threshold``
+    positive on the first ``k`` cases and defers the rest to a reader.
+
+    Returns
+    -------
+    dict
+        For ``k = 1 .. n``: ``coverage`` (k / n), ``accuracy`` of the model on
+        the k cases it decides, ``sensitivity`` among the positives it decides
+        (``nan`` while it has decided none) and ``deferred`` (n - k).
+    """
+    y, p = _as_probabilities(y_true, prob)
+    if not isinstance(threshold, (int, float, np.integer, np.floating)) or not 0 <= threshold <= 1:
+        raise ValueError(f"threshold must be a number in [0, 1], got {threshold!r}")
+    order = np.argsort(-np.abs(p - threshold), kind="stable")
+    y, call = y[order], (p[order] >= threshold).astype(int)
+    k = np.arange(1, y.size + 1)
+    correct = np.cumsum(call == y)
+    pos, found = np.cumsum(y == 1), np.cumsum((y == 1) & (call == 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sens = np.where(pos > 0, found / np.maximum(pos, 1), np.nan)
+    return {"coverage": k / y.size, "accuracy": correct / k, "sensitivity": sens,
+            "deferred": y.size - k}
 
 
 def _seg_masks(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,6 @@
-"""Training a 3D CNN on MedMNIST volumes, for the planned chapter *Applications* (issue #18).
+"""Training a 3D CNN on MedMNIST volumes, for the chapter *Applications* (chapters/applications.ipynb).
 
-The chapter (not written yet) is to train :func:`medlab.models.cnn3d` on AdrenalMNIST3D (adrenal
+The chapter trains :func:`medlab.models.cnn3d` on AdrenalMNIST3D (adrenal
 masses, shapes from abdominal CT) and VesselMNIST3D (aneurysms, shapes from
 brain MR angiography) with 3D augmentation (random flips along the three axes
 and small shifts), early stopping on the validation AUC and the decision
@@ -116,7 +116,8 @@ def train3d(model: Any, train: tuple[np.ndarray, Any], val: tuple[np.ndarray, An
                   metrics=[keras.metrics.AUC(name="auc")])
     callbacks = standard_callbacks(epochs, lr=lr, patience=patience, verbose=verbose)
     t0, c0 = time.perf_counter(), time.process_time()
-    hist = model.fit(ds, validation_data=ds_val, epochs=epochs, callbacks=callbacks, verbose=0)
+    hist = model.fit(ds, validation_data=ds_val, epochs=epochs, callbacks=callbacks, verbose=0,
+                     shuffle=False)  # the dataset shuffles itself
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
     return {"model": model, "history": history, "seconds": seconds, "cpu_seconds": cpu,
@@ -130,7 +131,8 @@ def predict_volumes(model: Any, volumes: np.ndarray, batch_size: int = 128) -> n
 
 
 def fit_medmnist3d(name: str, seed: int = 0, size: int = 28, epochs: int | None = None,
-                   train_limit: int | None = None, verbose: bool = False) -> dict[str, Any]:
+                   train_limit: int | None = None, verbose: bool = False,
+                   cache: bool = False) -> dict[str, Any]:
     """The chapter's whole 3D recipe on one binary MedMNIST3D data set, for one seed.
 
     Loads the official split, builds :func:`medlab.models.cnn3d` with the
@@ -152,18 +154,25 @@ def fit_medmnist3d(name: str, seed: int = 0, size: int = 28, epochs: int | None 
         Use only the first ``train_limit`` training volumes (quick runs).
     verbose
         Print one line per epoch.
+    cache
+        Reuse the model and outputs of an identical earlier call from
+        :mod:`medlab.cache` (keyed by the code of ``medlab.train3d``,
+        ``medlab.models``, ``medlab.train``, ``medlab.data`` and the arguments) and
+        store this one there; ``cached`` tells which. Off by default: the benchmark
+        measures training.
 
     Returns
     -------
     dict
         Test metrics (``auc``, ``accuracy``, ``sensitivity``, ...), the
         validation ``threshold``, ``val_auc``, training ``seconds`` and
-        ``cpu_seconds``, ``epochs_run``, ``best_epoch``, the test labels and
-        probabilities (``y_test``, ``p_test``), the validation ones
-        (``y_val``, ``p_val``) and the ``model``.
+        ``cpu_seconds``, ``epochs_run``, ``best_epoch``, the ``history``, the test
+        labels and probabilities (``y_test``, ``p_test``), the validation ones
+        (``y_val``, ``p_val``), ``cached`` and the ``model``.
     """
     from sklearn.metrics import roc_auc_score
 
+    from medlab import cache as model_cache
     from medlab import data, models
     from medlab.env import seed_everything
     from medlab.metrics import threshold_youden
@@ -175,7 +184,13 @@ def fit_medmnist3d(name: str, seed: int = 0, size: int = 28, epochs: int | None 
     if epochs is not None:
         recipe["epochs"] = int(epochs)
     d = data.load_medmnist(name, size=size)
-    n = len(d["train_images"]) if train_limit is None else int(train_limit)
+    n = len(d["train_images"]) if train_limit is None else min(int(train_limit), len(d["train_images"]))
+    stem = (f"{name}-{size}-seed{int(seed)}-" + model_cache.code_key(
+        ("medlab.train3d", "medlab.models", "medlab.train", "medlab.data"), name=name, seed=int(seed),
+        size=int(size), recipe=recipe, train_images=n)) if cache else ""
+    if cache and (hit := model_cache.load(stem)) is not None:
+        info = {k: np.asarray(v) if k in _ARRAYS else v for k, v in hit[1].items()}
+        return {**info, "model": hit[0], "cached": True}
     x_tr, y_tr = volumes_to_float(d["train_images"][:n]), d["train_labels"][:n]
     x_va, y_va = volumes_to_float(d["val_images"]), check_labels(d["val_labels"], 2)
     x_te, y_te = volumes_to_float(d["test_images"]), check_labels(d["test_labels"], 2)
@@ -191,5 +206,12 @@ def fit_medmnist3d(name: str, seed: int = 0, size: int = 28, epochs: int | None 
     out.update({k: res[k] for k in ("seconds", "cpu_seconds", "epochs_run", "best_epoch", "model",
                                     "history")})
     out.update({"val_auc": float(roc_auc_score(y_va, p_va)), "y_val": y_va, "p_val": p_va,
-                "y_test": y_te, "p_test": p_te})
+                "y_test": y_te, "p_test": p_te, "cached": False})
+    if cache:
+        model_cache.save(stem, model, {k: v.tolist() if isinstance(v, np.ndarray) else
+                                       (v.item() if isinstance(v, np.generic) else v)
+                                       for k, v in out.items() if k != "model"})
     return out
+
+
+_ARRAYS = ("y_val", "p_val", "y_test", "p_test")

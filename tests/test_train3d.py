@@ -117,3 +117,20 @@ def test_train3d_learns_a_separable_toy_problem():
 def test_fit_medmnist3d_rejects_unknown_dataset():
     with pytest.raises(ValueError, match="no 3D recipe"):
         train3d.fit_medmnist3d("pneumoniamnist")
+
+
+def test_fit_medmnist3d_cache_returns_the_same_outputs(tmp_path, monkeypatch):
+    """Chapter *Applications* reuses its 3D models through medlab.cache; the benchmark does not."""
+    from medlab import data
+
+    if not any(r["name"] == "adrenalmnist3d.npz" and r["state"] == "verified" for r in data.status()):
+        pytest.skip("adrenalmnist3d.npz not available offline")
+    monkeypatch.setenv("MEDLAB_CACHE_DIR", str(tmp_path))
+    first = train3d.fit_medmnist3d("adrenalmnist3d", epochs=1, train_limit=16, cache=True)
+    again = train3d.fit_medmnist3d("adrenalmnist3d", epochs=1, train_limit=16, cache=True)
+    assert not first["cached"] and again["cached"]
+    np.testing.assert_allclose(again["p_test"], first["p_test"])
+    np.testing.assert_array_equal(again["y_val"], first["y_val"])
+    assert again["auc"] == pytest.approx(first["auc"]) and again["seconds"] == first["seconds"]
+    assert train3d.predict_volumes(again["model"], train3d.volumes_to_float(
+        data.load_medmnist("adrenalmnist3d")["test_images"][:4])).shape == (4,)

@@ -130,3 +130,12 @@ def test_read_medmnist_file_names_missing_keys(tmp_path):
     np.savez(tmp_path / "y.npz", train_images=np.zeros((1, 28, 28), np.uint8))
     with pytest.raises(data.DataIntegrityError, match="missing"):
         data.read_medmnist_file(tmp_path / "y.npz", "pneumoniamnist")
+
+
+def test_ordinal_and_bench_modules_do_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, medlab.ordinal, medlab._bench_classification3d, medlab.exercises.applications; "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

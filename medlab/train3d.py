@@ -1,9 +1,10 @@
 """Training a 3D CNN on MedMNIST volumes, for the chapter *Applications* (chapters/applications.ipynb).
 
 The chapter trains :func:`medlab.models.cnn3d` on AdrenalMNIST3D (adrenal
-masses, shapes from abdominal CT) and VesselMNIST3D (aneurysms, shapes from
-brain MR angiography) with 3D augmentation (random flips along the three axes
-and small shifts), early stopping on the validation AUC and the decision
+gland shapes from abdominal CT, normal or hyperplasia) and VesselMNIST3D
+(vessel segments from brain MR angiography, with or without an aneurysm)
+with 3D augmentation (random flips along the three axes and small shifts),
+early stopping on the validation AUC and the decision
 threshold chosen on validation. The same recipe runs in the benchmark
 ``python -m medlab.bench classification3d``. TensorFlow is imported inside the
 functions only.

@@ -475,12 +475,10 @@ def net_benefit(y_true, prob, threshold: float) -> float:
     float
         The net benefit, in true positives per patient.
     """
-    y, p = _as_probabilities(y_true, prob)
-    pt = float(_check_threshold_probability(threshold))
-    treat = p >= pt
-    n = y.size
-    tp, fp = np.sum(treat & (y == 1)), np.sum(treat & (y == 0))
-    return float(tp / n - fp / n * pt / (1 - pt))
+    if np.ndim(threshold) != 0:
+        raise ValueError(f"net_benefit takes one threshold probability; for several use decision_curve, "
+                         f"got shape {np.shape(threshold)}")
+    return float(decision_curve(y_true, prob, [threshold])["model"][0])
 
 
 def decision_curve(y_true, prob, thresholds) -> dict[str, np.ndarray]:

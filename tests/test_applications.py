@@ -54,6 +54,12 @@ def test_net_benefit_rejects_thresholds_outside_0_1(bad):
         metrics.decision_curve(y, p, [0.2, bad])
 
 
+def test_net_benefit_takes_one_threshold():
+    y, p = _toy()
+    with pytest.raises(ValueError, match="decision_curve"):
+        metrics.net_benefit(y, p, [0.2, 0.3])
+
+
 def test_net_benefit_rejects_non_probabilities():
     with pytest.raises(ValueError, match="probabilities"):
         metrics.net_benefit([0, 1], [0.2, 1.5], 0.3)

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 
-from medlab.bench import peak_mib
+from medlab.bench import peak_mib, summary_line
 
 TARGETS = {
     "pneumoniamnist": {"auc": 0.965, "accuracy": 0.90, "seconds": 120.0},
@@ -48,19 +47,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _summary_line(name: str, runs: list[dict]) -> str:
-    def ms(key: str) -> str:
-        vals = [r[key] for r in runs]
-        sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-        return f"{statistics.mean(vals):.3f} ± {sd:.3f}"
-
-    line = (f"{name:<15} n={len(runs)}  AUC {ms('auc')}  ACC {ms('accuracy')}  "
-            f"train s {ms('seconds')} (CPU {ms('cpu_seconds')})")
-    checks = []
-    for key, target in TARGETS.get(name, {}).items():
-        mean = statistics.mean(r[key] for r in runs)
-        ok = mean <= target if key == "seconds" else mean >= target
-        checks.append(f"{key} {'met' if ok else 'SHORT'} ({mean:.3f} vs {target})")
-    return line + ("\n    targets: " + "; ".join(checks) if checks else "")
+    return summary_line(name, runs, TARGETS.get(name, {}))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 
-from medlab.bench import peak_mib
+from medlab.bench import mean_sd, peak_mib, summary_line
 
 TARGETS = {
     "adrenalmnist3d": {"auc": 0.86, "seconds": 120.0},
@@ -55,26 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _ms(runs: list[dict], key: str) -> str:
-    vals = [r[key] for r in runs]
-    sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-    return f"{statistics.mean(vals):.3f} ± {sd:.3f}"
-
-
 def _summary_line(name: str, runs: list[dict]) -> str:
-    if name == "retinamnist":
-        return (f"{name:<15} n={len(runs)}  QWK argmax {_ms(runs, 'qwk_argmax')}  QWK expected "
-                f"{_ms(runs, 'qwk_expected')}  ACC argmax {_ms(runs, 'acc_argmax')}  "
-                f"ACC expected {_ms(runs, 'acc_expected')}  AUC {_ms(runs, 'auc')}  "
-                f"train s {_ms(runs, 'seconds')}")
-    line = (f"{name:<15} n={len(runs)}  AUC {_ms(runs, 'auc')}  ACC {_ms(runs, 'accuracy')}  "
-            f"train s {_ms(runs, 'seconds')} (CPU {_ms(runs, 'cpu_seconds')})")
-    checks = []
-    for key, target in TARGETS.get(name, {}).items():
-        mean = statistics.mean(r[key] for r in runs)
-        ok = mean <= target if key == "seconds" else mean >= target
-        checks.append(f"{key} {'met' if ok else 'SHORT'} ({mean:.3f} vs {target})")
-    return line + ("\n    targets: " + "; ".join(checks) if checks else "")
+    if name != "retinamnist":
+        return summary_line(name, runs, TARGETS.get(name, {}))
+    return (f"{name:<15} n={len(runs)}  QWK argmax {mean_sd(runs, 'qwk_argmax')}  QWK expected "
+            f"{mean_sd(runs, 'qwk_expected')}  ACC argmax {mean_sd(runs, 'acc_argmax')}  "
+            f"ACC expected {mean_sd(runs, 'acc_expected')}  AUC {mean_sd(runs, 'auc')}  "
+            f"train s {mean_sd(runs, 'seconds')}")
 
 
 def _retina_run(seed: int, args: argparse.Namespace) -> dict:

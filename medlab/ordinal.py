@@ -109,7 +109,6 @@ def fit_retinamnist(seed: int = 0, epochs: int | None = None, train_limit: int |
         info = {"seconds": time.perf_counter() - t0, "epochs_run": len(hist.history["loss"])}
         if cache:
             model_cache.save(stem, model, info)
-    p_val = np.asarray(model.predict(x_va, batch_size=256, verbose=0), dtype=np.float64)
-    p_test = np.asarray(model.predict(x_te, batch_size=256, verbose=0), dtype=np.float64)
+    p_val, p_test = train.predict_proba(model, x_va), train.predict_proba(model, x_te)  # (n, 5) rows
     return {**info, "p_val": p_val, "p_test": p_test, "y_val": y_va, "y_test": y_te,
             "cached": hit is not None, "model": model}

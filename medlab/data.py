@@ -526,6 +526,31 @@ def read_medmnist_file(path: str | os.PathLike, name: str,
     return arrays
 
 
+MNI152_FILES = ("mni152_t1.nii.gz", "mni152_gm.nii.gz", "mni152_wm.nii.gz")
+"""Registry names of the MNI152 2009a T1 template and its grey- and white-matter maps."""
+
+
+def load_mni152() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The MNI152 2009a template: T1, grey-matter and white-matter maps, scaled to [0, 1].
+
+    Used by the chapter *U-Net: segmentation shape by shape* (chapters/unet.ipynb), which reads
+    the same three files in the open first. All three are stored as ``uint8`` 0-255 (nilearn's
+    copies, checked against their SHA-256 by :func:`fetch`); each is divided by 255.
+
+    Returns
+    -------
+    (t1, gm, wm)
+        ``float32`` arrays of shape 197 x 233 x 189, indexed ``[x, y, z]`` as nibabel returns
+        them (1 mm voxels).
+    """
+    import nibabel as nib
+
+    out = []
+    for name in MNI152_FILES:
+        out.append(np.asarray(nib.load(fetch(name)).dataobj, dtype=np.float32) / 255.0)
+    return out[0], out[1], out[2]
+
+
 def status() -> list[dict[str, str]]:
     """Where each registered file is and whether it verifies (no downloads)."""
     rows = []

@@ -290,8 +290,9 @@ def _doctor_data() -> list[str]:
         row = rows[name]
         print(f"  {name:<36}{row['state']:<16}{row['where']}")
         if row["state"] == "not downloaded":
-            problems.append(f"{name} not cached: run python data_scripts/fetch_data.py --all "
-                            f"(needs internet) or set {data.DATA_DIR_ENV} to a folder holding it")
+            problems.append(f"{name} not cached: medlab.data.fetch({name!r}) downloads it (needs "
+                            "internet; in a clone of the book, python -m tools.fetch_data --all fetches "
+                            f"every file), or set {data.DATA_DIR_ENV} to a folder holding it")
         elif row["state"] != "verified":
             problems.append(f"{name}: {row['state']}")
     return problems

@@ -6,7 +6,7 @@ Helpers of the chapter *Data privacy* (chapters/privacy.ipynb).
   Profile** of DICOM PS3.15 Annex E to a pydicom dataset and returns a new one
   (the input is never modified). The profile's action codes come from
   ``ps315_basic_profile.json``: Table E.1-1 of the standard (edition 2024b), made
-  by ``data_scripts/make_ps315_table.py``; :func:`profile_source` says where from.
+  by ``tools/make_ps315_table.py`` (in the repository); :func:`profile_source` says where from.
 * :func:`find_identifiers` lists every element that may identify a patient
   (nested sequences and the file meta information included);
   :func:`surviving_values` is the independent check that no original

@@ -4,7 +4,7 @@ The chapter first writes each piece in the open (scaling, a ``tf.data``
 pipeline with augmentation, ``model.fit`` with early stopping and a
 learning-rate schedule, the decision threshold chosen on validation data);
 this module holds the same pieces for reuse by later chapters and by the
-benchmark ``python -m medlab.bench classification``. Metrics are computed
+benchmark ``python -m tools.bench classification``. Metrics are computed
 with scikit-learn. TensorFlow is imported inside the functions only.
 """
 

@@ -6,7 +6,7 @@ gland shapes from abdominal CT, normal or hyperplasia) and VesselMNIST3D
 with 3D augmentation (random flips along the three axes and small shifts),
 early stopping on the validation AUC and the decision
 threshold chosen on validation. The same recipe runs in the benchmark
-``python -m medlab.bench classification3d``. TensorFlow is imported inside the
+``python -m tools.bench classification3d``. TensorFlow is imported inside the
 functions only.
 """
 

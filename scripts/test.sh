@@ -3,6 +3,6 @@
 # stored-output, spelling and style checks. Extra arguments go to pytest.
 set -euo pipefail
 source "$(dirname "$0")/setup.sh"
-python data_scripts/fetch_data.py --all
+python -m tools.fetch_data --all
 export MEDLAB_QUICK=1
 python -m pytest -ra "$@"

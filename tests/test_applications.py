@@ -141,7 +141,8 @@ def test_read_medmnist_file_names_missing_keys(tmp_path):
 def test_ordinal_and_bench_modules_do_not_import_tensorflow():
     import subprocess
     import sys
+    from pathlib import Path
 
-    code = ("import sys, medlab.ordinal, medlab._bench_classification3d, medlab.exercises.applications; "
+    code = ("import sys, medlab.ordinal, tools.bench.classification3d, medlab.exercises.applications; "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])

@@ -6,9 +6,9 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from medlab import _bench_classification3d as bench  # noqa: E402
-from medlab import bench as dispatcher  # noqa: E402
+import tools.bench.__main__ as dispatcher  # noqa: E402
 from medlab import data  # noqa: E402
+from tools.bench import classification3d as bench  # noqa: E402
 
 
 def _have(name):

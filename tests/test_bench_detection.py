@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from medlab import _bench_detection as bench  # noqa: E402
-from medlab import bench as dispatcher  # noqa: E402
+import tools.bench.__main__ as dispatcher  # noqa: E402
+from tools.bench import detection as bench  # noqa: E402
 
 
 def test_help_through_the_dispatcher(capsys):

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from medlab import _bench_hippocampus as bench  # noqa: E402
+from tools.bench import hippocampus as bench  # noqa: E402
 
 
 def test_target_line():

@@ -1,70 +1,15 @@
-"""Segmentation benchmark (medlab._bench_segmentation, chapter unet): its pieces and a tiny run."""
+"""The segmentation benchmark (``python -m tools.bench segmentation``, chapter unet): a tiny run."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from medlab import _bench_segmentation as bench
+pytest.importorskip("tensorflow")
 
-
-def test_tissue_labels_small_example():
-    t1 = np.array([0.0, 0.1, 0.5, 0.6, 1.0]).reshape(5, 1, 1)
-    gm = np.array([0.0, 0.9, 0.2, 0.7, 0.1]).reshape(5, 1, 1)
-    wm = np.array([0.0, 0.0, 0.1, 0.2, 0.8]).reshape(5, 1, 1)
-    # voxel 1 is below the brain threshold (0.2 x max) whatever its GM value;
-    # voxel 2: CSF = 1 - 0.2 - 0.1 = 0.7 wins; voxel 3: GM; voxel 4: WM
-    np.testing.assert_array_equal(bench.tissue_labels(t1, gm, wm).ravel(), [0, 0, 1, 2, 3])
-
-
-def test_tissue_labels_rejects_unscaled_maps():
-    with pytest.raises(ValueError, match="divide by 255"):
-        bench.tissue_labels(np.ones((2, 2, 2)), np.full((2, 2, 2), 200.0), np.zeros((2, 2, 2)))
-
-
-@pytest.mark.parametrize("slab,gap", [(10, 2), (7, 3)])
-def test_slab_split_keeps_sets_apart(slab, gap):
-    split = bench.slab_split(150, 3, 140, slab=slab, gap=gap)
-    sets = [set(v.tolist()) for v in split.values()]
-    assert all(not (a & b) for i, a in enumerate(sets) for b in sets[i + 1:])
-    assert min(map(min, sets)) >= 3 and max(map(max, sets)) <= 140
-    for a_name, a in split.items():
-        for b_name, b in split.items():
-            if a_name != b_name:
-                assert np.abs(a[:, None] - b[None, :]).min() > gap
-
-
-def test_slab_split_bad_input():
-    with pytest.raises(ValueError, match="slab split"):
-        bench.slab_split(100, 0, 100)
-    with pytest.raises(ValueError, match="slab split"):
-        bench.slab_split(100, 0, 50, slab=2, gap=2)
-
-
-def test_axial_slices_context_channels():
-    t1 = np.random.default_rng(0).random((197, 233, 12)).astype(np.float32)
-    labels = np.zeros(t1.shape, np.uint8)
-    x, y = bench.axial_slices(t1, labels, np.array([0, 5]), context=1)
-    assert x.shape == (2, 160, 192, 3) and y.shape == (2, 160, 192)
-    np.testing.assert_array_equal(x[1, :, :, 0], t1[18:178, 20:212, 4])
-    np.testing.assert_array_equal(x[0, :, :, 0], t1[18:178, 20:212, 0])  # clipped at the end
-
-
-def test_dice_ce_loss_matches_numpy():
-    pytest.importorskip("tensorflow")
-    rng = np.random.default_rng(1)
-    logits = rng.normal(size=(2, 4, 5, 3))
-    p = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
-    y = rng.integers(0, 3, (2, 4, 5))
-    onehot = np.eye(3)[y]
-    ce = -np.mean(np.log(np.take_along_axis(p, y[..., None], -1)))
-    sd = (2 * (onehot * p).sum((0, 1, 2)) + 1) / ((onehot + p).sum((0, 1, 2)) + 1)
-    got = float(bench.dice_ce_loss(3)(y, p.astype(np.float32)))
-    assert got == pytest.approx(ce + 1 - sd.mean(), rel=1e-5)
+from tools.bench import segmentation as bench  # noqa: E402
 
 
 def test_tiny_run_prints_results(capsys):
-    pytest.importorskip("tensorflow")
     assert bench.main(["--tiny"]) == 0
     out = capsys.readouterr().out
     for word in ("U-Net", "multi-Otsu", "Gaussian mixture", "training:"):

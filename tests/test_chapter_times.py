@@ -1,17 +1,11 @@
-"""scripts/chapter_times.py reads execution times from a book build's jupyter-cache."""
+"""``python -m tools.chapter_times`` reads execution times from a book build's jupyter-cache."""
 
 from __future__ import annotations
-
-import importlib.util
-from pathlib import Path
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("chapter_times", ROOT / "scripts" / "chapter_times.py")
-chapter_times = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(chapter_times)
+from tools import chapter_times
 
 
 def test_reads_the_times_myst_nb_stores(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""The classroom edition (medlab.classroom): student notebooks and grading."""
+"""The classroom edition (tools.classroom): student notebooks and grading."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from medlab import classroom
 from medlab.exercises import get, keys
+from tools import classroom
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))

@@ -85,4 +85,4 @@ def test_doctor_reports_problems_and_advice(monkeypatch, tmp_path, capsys):
     problems = medlab.doctor(check_tensorflow=False)
     out = capsys.readouterr().out
     assert "pneumoniamnist.npz" in out
-    assert any("pneumoniamnist.npz not cached" in p and "fetch_data.py" in p for p in problems)
+    assert any("pneumoniamnist.npz not cached" in p and "tools.fetch_data" in p for p in problems)

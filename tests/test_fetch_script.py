@@ -1,14 +1,8 @@
-"""data_scripts/fetch_data.py reports what it verified and fails on missing files."""
+"""``python -m tools.fetch_data`` reports what it verified and fails on missing files."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("fetch_data", ROOT / "data_scripts" / "fetch_data.py")
-fetch_data = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(fetch_data)
+from tools import fetch_data
 
 
 def test_verifies_package_files(capsys):

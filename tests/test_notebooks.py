@@ -113,7 +113,7 @@ def test_chapter_executes_in_quick_mode(path, book_dir, monkeypatch):
     from jupyter_cache.executors.utils import single_nb_execution
 
     monkeypatch.setenv("MEDLAB_QUICK", "1")
-    log = book_dir / f"{path.stem}.checks.jsonl"  # what medlab.classroom's grader reads
+    log = book_dir / f"{path.stem}.checks.jsonl"  # what tools.classroom's grader reads
     monkeypatch.setenv("MEDLAB_GRADE_LOG", str(log))
     nb = nbformat.read(path, as_version=4)
     result = single_nb_execution(nb, cwd=str(path.parent), allow_errors=False,
@@ -160,7 +160,7 @@ def test_book_builds_without_warnings(book_dir):
 @pytest.mark.book
 def test_student_book_builds_without_solutions(book_dir, tmp_path):
     """The classroom edition's book: the executed chapters without their solutions, built with -W."""
-    from medlab.classroom import build_student_book
+    from tools.classroom import build_student_book
 
     if not (book_dir / "_build" / ".jupyter_cache").is_dir():
         pytest.skip("needs the executed chapters of the test build (run the whole file)")

@@ -30,7 +30,7 @@ def test_spelling(tmp_path):
         prose = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
         (tmp_path / f"{nb_path.stem}.md").write_text(prose)
     targets = [str(tmp_path), *map(str, ROOT.glob("*.md")), str(ROOT / "medlab"),
-               str(ROOT / "tests"), str(ROOT / "data_scripts"), str(ROOT / "scripts")]
+               str(ROOT / "tests"), str(ROOT / "tools"), str(ROOT / "scripts")]
     proc = subprocess.run([tool("codespell"), "-I", str(WORDS), *targets],
                           capture_output=True, text=True)
     assert proc.returncode == 0, "codespell found misspellings:\n" + proc.stdout + proc.stderr

@@ -1,10 +1,11 @@
 """The classroom edition: student notebooks, a book without solutions, and grading.
 
-Generated from the chapters, never maintained by hand (see the book's page *For instructors*)::
+Generated from the chapters of a clone of the repository, never maintained by hand (see the
+book's page *For instructors*); part of the workshop (``tools/``), not of the installed package::
 
-    python -m medlab.classroom student OUTDIR          # one student notebook per chapter
-    python -m medlab.classroom student-book OUTDIR     # the book without solutions (HTML)
-    python -m medlab.classroom grade SUBMISSIONS --out scores.csv
+    python -m tools.classroom student OUTDIR          # one student notebook per chapter
+    python -m tools.classroom student-book OUTDIR     # the book without solutions (HTML)
+    python -m tools.classroom grade SUBMISSIONS --out scores.csv
 
 A solution is everything from a ``{solution-start}`` directive to the matching
 ``{solution-end}``; exercise cells (``answer = None`` and ``check(...)``) stay,
@@ -32,7 +33,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+"""The repository checkout (the classroom tools read its chapters and book files)."""
 START = re.compile(r"(`{3,})\{solution-start\}[^\n]*\n(?:.*?\n)??\1[ \t]*(?:\n|$)", re.S)
 END = re.compile(r"(`{3,})\{solution-end\}[^\n]*\n(?:.*?\n)??\1[ \t]*(?:\n|$)", re.S)
 EXERCISE_KEY = re.compile(r"""check\(\s*["']([\w]+\.\w+)["']""")
@@ -189,7 +191,7 @@ def grade_notebook(path: str | os.PathLike, chapter: str, student: str = "", tim
     env = {**os.environ, "HOME": str(scratch), GRADE_LOG_ENV: str(log), "MPLBACKEND": "Agg",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")]))}
     env["MEDLAB_QUICK"] = "1" if quick else "0"
-    cmd = [sys.executable, "-m", "medlab.classroom", "_run", str(notebook), str(executed), str(timeout)]
+    cmd = [sys.executable, "-m", "tools.classroom", "_run", str(notebook), str(executed), str(timeout)]
     start, timed_out, crash = time.perf_counter(), False, ""
     proc = subprocess.Popen(cmd, cwd=scratch, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -305,7 +307,7 @@ def build_student_book(outdir: str | os.PathLike, build_dir: str | os.PathLike =
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m medlab.classroom", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.classroom", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("student", help="write one student notebook per chapter (no solutions, no outputs)")
     p.add_argument("outdir")
@@ -334,6 +336,3 @@ def main(argv: list[str] | None = None) -> int:
         _run_kernel(Path(args.notebook), Path(args.executed), args.timeout)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

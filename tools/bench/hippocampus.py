@@ -1,6 +1,6 @@
 """Benchmark: 3D U-Net segmentation of the hippocampus on held-out patients.
 
-``python -m medlab.bench hippocampus [--epochs N] [--base-filters F] [--seed S] [--tiny]``
+``python -m tools.bench hippocampus [--epochs N] [--base-filters F] [--seed S] [--tiny]``
 
 The recipe of the chapter *3D segmentation across patients*
 (chapters/hippocampus.ipynb): the Decathlon's 260 labelled hippocampus MRI
@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from medlab.bench import peak_mib
 from medlab.hippocampus import (
     CASE_IDS,
     LABELS,
@@ -33,6 +32,7 @@ from medlab.hippocampus import (
     stack_cases,
     volume_mm3,
 )
+from tools.bench import peak_mib
 
 SHAPE = (48, 64, 48)
 """Common padded size of every volume (the largest is 43x59x47; divisible by 2**4)."""
@@ -210,7 +210,7 @@ def target_line(result: dict[str, dict[str, float]], train_seconds: float) -> st
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see the module docstring)."""
-    p = argparse.ArgumentParser(prog="python -m medlab.bench hippocampus", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tools.bench hippocampus", description=__doc__.split("\n")[0])
     p.add_argument("--epochs", type=int, default=Config.epochs)
     p.add_argument("--base-filters", type=int, default=Config.base_filters)
     p.add_argument("--seed", type=int, default=0)

@@ -1,4 +1,4 @@
-"""Benchmark of the chapter *Applications*: ``python -m medlab.bench classification3d``.
+"""Benchmark of the chapter *Applications*: ``python -m tools.bench classification3d``.
 
 Trains the chapter's 3D CNN (:func:`medlab.train3d.fit_medmnist3d`) on
 AdrenalMNIST3D and VesselMNIST3D with several seeds and prints one line per run
@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 
-from medlab.bench import mean_sd, peak_mib, summary_line
+from tools.bench import mean_sd, peak_mib, summary_line
 
 TARGETS = {
     "adrenalmnist3d": {"auc": 0.86, "seconds": 120.0},
@@ -37,11 +37,11 @@ PUBLISHED = (
     "  RetinaMNIST (no kappa published there): ResNet-18 (28) AUC 0.717 / ACC 0.524; "
     "ResNet-50 (28) 0.726 / 0.528; Google AutoML Vision 0.750 / 0.531",
 )
-"""Published rows printed beside ours by ``python -m medlab.bench all`` and at the end of a run."""
+"""Published rows printed beside ours by ``python -m tools.bench all`` and at the end of a run."""
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m medlab.bench classification3d",
+    p = argparse.ArgumentParser(prog="python -m tools.bench classification3d",
                                 description=__doc__.splitlines()[0])
     p.add_argument("--datasets", nargs="+", default=list(TARGETS), choices=list(DATASETS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])

@@ -3,9 +3,9 @@
 
 Usage::
 
-    python data_scripts/fetch_data.py --all          # every file the chapters read
-    python data_scripts/fetch_data.py pneumoniamnist.npz CT_small.dcm
-    python data_scripts/fetch_data.py --list         # the whole registry
+    python -m tools.fetch_data --all          # every file the chapters read
+    python -m tools.fetch_data pneumoniamnist.npz CT_small.dcm
+    python -m tools.fetch_data --list         # the whole registry
 
 MedMNIST files are downloaded from Zenodo (once) into ``$MEDLAB_DATA_DIR`` or
 the user cache, and checked against their official MD5; images shipped inside

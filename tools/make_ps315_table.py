@@ -12,7 +12,7 @@ tag against pydicom's data dictionary.
 
 Usage::
 
-    python data_scripts/make_ps315_table.py confidentiality_profile_attributes.json \\
+    python -m tools.make_ps315_table confidentiality_profile_attributes.json \\
         --edition 2024b --commit 8670abdd9ad16c61af5146ef857899699bdd9c5f
 
 The JSON used for the book came from commit 8670abd ("Update standard to rev2024b") of

@@ -1,4 +1,4 @@
-"""Benchmark of the chapter *A CNN classification project*: ``python -m medlab.bench classification``.
+"""Benchmark of the chapter *A CNN classification project*: ``python -m tools.bench classification``.
 
 Trains the chapter's CNN (``medlab.train.fit_medmnist``) on PneumoniaMNIST and
 BreastMNIST with several seeds, on whatever device TensorFlow finds, and prints
@@ -15,7 +15,7 @@ import argparse
 import os
 import sys
 
-from medlab.bench import peak_mib, summary_line
+from tools.bench import peak_mib, summary_line
 
 TARGETS = {
     "pneumoniamnist": {"auc": 0.965, "accuracy": 0.90, "seconds": 120.0},
@@ -29,11 +29,11 @@ PUBLISHED = (
     "  PneumoniaMNIST: ResNet-18 (28) 0.944 / 0.854; Google AutoML Vision 0.991 / 0.946",
     "  BreastMNIST: ResNet-18 (28) 0.901 / 0.863; Google AutoML Vision 0.919 / 0.861",
 )
-"""Published rows printed beside ours by ``python -m medlab.bench all`` and at the end of a run."""
+"""Published rows printed beside ours by ``python -m tools.bench all`` and at the end of a run."""
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m medlab.bench classification",
+    p = argparse.ArgumentParser(prog="python -m tools.bench classification",
                                 description=__doc__.splitlines()[0])
     p.add_argument("--datasets", nargs="+", default=list(TARGETS), choices=list(TARGETS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])

@@ -1,25 +1,20 @@
-"""Benchmark: brain tissue segmentation of the MNI152 template with a U-Net.
+"""Brain tissue segmentation with a U-Net: the recipe of the chapter *U-Net: segmentation shape by shape*.
 
-``python -m medlab.bench segmentation [--epochs N] [--base-filters F] [--tiny]``
-``python -m medlab.bench segmentation --select [--epochs N]``
-
-The same recipe as the chapter *U-Net: segmentation shape by shape*
-(chapters/unet.ipynb): atlas label map (background, CSF, grey matter, white
-matter) from nilearn's MNI152 T1, GM and WM maps; axial slices split into
-train/validation/test by slabs; a U-Net trained with Dice + cross-entropy;
-test Dice per class compared with multi-Otsu (SimpleITK) and a Gaussian
-mixture (scikit-learn) fitted in the same run.
-
-``--select`` is how the chapter's normalisation and batch size were chosen:
-it trains every candidate of :data:`SELECT_GRID` (instance or batch
-normalisation, batches of 2 or 4 slices) for a short budget (``--epochs``,
-default :data:`SELECT_EPOCHS`) and reports the Dice on the **validation**
-slabs only; the test slabs are not read.
+The chapter (chapters/unet.ipynb) writes every piece in the open first, then checks it against
+this module: the atlas label map (background, CSF, grey matter, white matter) from the MNI152
+T1 template and its GM and WM probability maps (:func:`tissue_labels`, data from
+:func:`medlab.data.load_mni152`); the split of axial slices into train/validation/test slabs
+(:func:`slab_split`); "2.5D" axial slices with their neighbours as channels
+(:func:`axial_slices`); augmentation and the ``tf.data`` pipeline (:func:`augment`,
+:func:`dataset`); the Dice + cross-entropy loss (:func:`dice_ce_loss`); training with the
+epoch of lowest validation loss kept (:class:`Config`, :func:`train`); slice-wise prediction
+(:func:`predict_slices`) and the classical baselines, multi-Otsu (SimpleITK) and a Gaussian
+mixture (scikit-learn) (:func:`baselines`). The benchmark ``python -m tools.bench segmentation``
+runs the same functions. TensorFlow is imported inside the functions only.
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -29,19 +24,6 @@ import numpy as np
 CLASSES = {0: "background", 1: "CSF", 2: "grey matter", 3: "white matter"}
 CROP = (slice(18, 178), slice(20, 212))
 """In-plane crop of the 197x233 axial slices to 160x192 (every brain voxel kept; divisible by 16)."""
-
-
-def load_mni152() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """T1, GM and WM of the MNI152 2009a template as float32 arrays indexed [x, y, z], scaled to 0-1."""
-    import nibabel as nib
-
-    from medlab import data
-
-    out = []
-    for name in ("mni152_t1.nii.gz", "mni152_gm.nii.gz", "mni152_wm.nii.gz"):
-        a = np.asarray(nib.load(data.fetch(name)).dataobj, dtype=np.float32)
-        out.append(a / 255.0)  # all three files are stored as uint8 0-255
-    return out[0], out[1], out[2]
 
 
 def tissue_labels(t1: np.ndarray, gm: np.ndarray, wm: np.ndarray, brain_threshold: float = 0.2) -> np.ndarray:
@@ -148,12 +130,6 @@ class Config:
     norm: str = "instance"
 
 
-SELECT_EPOCHS = 8
-"""Epochs of each candidate in ``--select`` (a short budget: four candidates fit in a few minutes)."""
-SELECT_GRID = [{"norm": norm, "batch": batch} for norm in ("instance", "batch") for batch in (2, 4)]
-"""Candidates compared by ``--select``: normalisation x batch size."""
-
-
 def baselines(t1: np.ndarray, labels: np.ndarray, train_z: np.ndarray, test_z: np.ndarray,
               seed: int = 0) -> dict[str, np.ndarray]:
     """Label maps of the test slices by multi-Otsu (SimpleITK) and a 3-component Gaussian mixture.
@@ -226,95 +202,3 @@ def predict_slices(model: Any, t1: np.ndarray, z: np.ndarray, context: int = 1) 
     out = np.zeros((t1.shape[0], t1.shape[1], len(z)), np.uint8)
     out[CROP[0], CROP[1]] = np.moveaxis(pred, 0, -1)
     return out
-
-
-def run(cfg: Config) -> dict[str, Any]:
-    """One benchmark run: data, training, evaluation and baselines; returns the numbers."""
-    from medlab.metrics import dice_per_class
-
-    t1, gm, wm = load_mni152()
-    labels = tissue_labels(t1, gm, wm)
-    zs = np.flatnonzero(labels.any(axis=(0, 1)))
-    split = slab_split(t1.shape[2], int(zs[0]), int(zs[-1]))
-    cpu0 = time.process_time()
-    model, _, seconds = train(cfg, split, t1, labels)
-    cpu = time.process_time() - cpu0
-    truth = labels[:, :, split["test"]]
-    pred = predict_slices(model, t1, split["test"], cfg.context)
-    results = {"U-Net": dice_per_class(pred, truth, [1, 2, 3])}
-    for name, pred in baselines(t1, labels, split["train"], split["test"], cfg.seed).items():
-        results[name] = dice_per_class(pred, truth, [1, 2, 3])
-    return {"dice": results, "train_seconds": seconds, "train_cpu_seconds": cpu,
-            "n_slices": {k: len(v) for k, v in split.items()}}
-
-
-def select(epochs: int = SELECT_EPOCHS, seed: int = 0,
-           grid: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """Train every candidate of ``grid`` and score it on the validation slabs only.
-
-    Each candidate is the benchmark's :class:`Config` with ``epochs`` and the
-    candidate's fields replaced; its kept weights (lowest validation loss) are
-    scored by the Dice of CSF, GM and WM on the validation slices. Returns one
-    row per candidate. The test slices are never read.
-    """
-    from dataclasses import replace
-
-    from medlab.metrics import dice_per_class
-
-    t1, gm, wm = load_mni152()
-    labels = tissue_labels(t1, gm, wm)
-    zs = np.flatnonzero(labels.any(axis=(0, 1)))
-    split = slab_split(t1.shape[2], int(zs[0]), int(zs[-1]))
-    rows = []
-    for cand in grid or SELECT_GRID:
-        cfg = replace(Config(epochs=epochs, seed=seed), **cand)
-        model, hist, seconds = train(cfg, split, t1, labels)
-        pred = predict_slices(model, t1, split["val"], cfg.context)
-        d = dice_per_class(pred, labels[:, :, split["val"]], [1, 2, 3])
-        rows.append({**cand, "val_loss": float(min(hist["val_loss"])),
-                     "best_epoch": int(np.argmin(hist["val_loss"])) + 1,
-                     "val_dice": [d[1], d[2], d[3]], "seconds": seconds})
-    return rows
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point (see the module docstring)."""
-    p = argparse.ArgumentParser(prog="python -m medlab.bench segmentation",
-                                description=__doc__.split("\n")[0])
-    p.add_argument("--epochs", type=int, default=None,
-                   help=f"default {Config.epochs}, or {SELECT_EPOCHS} with --select")
-    p.add_argument("--base-filters", type=int, default=Config.base_filters)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tiny", action="store_true", help="1 epoch, 4 base filters, depth 2 (for tests)")
-    p.add_argument("--select", action="store_true",
-                   help="compare normalisation x batch size on the validation slabs (test slabs unread)")
-    args = p.parse_args(argv)
-    from medlab.env import setup
-
-    if args.select:
-        epochs = SELECT_EPOCHS if args.epochs is None else args.epochs
-        setup(seed=args.seed, tensorflow=True)
-        rows = select(epochs=epochs, seed=args.seed)
-        print(f"selection on the validation slabs: {epochs} epochs each, seed {args.seed}")
-        print(f"{'norm':<10}{'batch':>6}{'val loss':>10}{'epoch':>7}{'CSF':>8}{'GM':>8}{'WM':>8}{'mean':>8}"
-              f"{'s':>7}")
-        for r in rows:
-            print(f"{r['norm']:<10}{r['batch']:>6}{r['val_loss']:>10.4f}{r['best_epoch']:>7}"
-                  + "".join(f"{v:8.3f}" for v in r["val_dice"]) + f"{np.mean(r['val_dice']):8.3f}"
-                  + f"{r['seconds']:7.0f}")
-        best = max(rows, key=lambda r: np.mean(r["val_dice"]))
-        print(f"best by mean validation Dice: norm={best['norm']}, batch={best['batch']}")
-        return 0
-    cfg = Config(epochs=Config.epochs if args.epochs is None else args.epochs,
-                 base_filters=args.base_filters, seed=args.seed)
-    if args.tiny:
-        cfg = Config(epochs=1, base_filters=4, depth=2, seed=args.seed)
-    setup(seed=cfg.seed, tensorflow=True)
-    out = run(cfg)
-    print(f"config: {cfg} | slices {out['n_slices']}")
-    print(f"{'method':<18}{'CSF':>8}{'GM':>8}{'WM':>8}{'mean':>8}")
-    for method, d in out["dice"].items():
-        vals = [d[1], d[2], d[3]]
-        print(f"{method:<18}" + "".join(f"{v:8.3f}" for v in vals) + f"{np.mean(vals):8.3f}")
-    print(f"training: {out['train_seconds']:.1f} s wall, {out['train_cpu_seconds']:.1f} s CPU (process)")
-    return 0

@@ -1,6 +1,6 @@
 """Print how long each chapter took to execute, read from a book build's jupyter-cache.
 
-    python scripts/chapter_times.py [BUILD_DIR]     # default: _build (the full build)
+    python -m tools.chapter_times [BUILD_DIR]     # default: _build (the full build)
 
 myst-nb stores each executed notebook in ``BUILD_DIR/.jupyter_cache`` with its execution time
 (wall seconds); ``scripts/build.sh`` calls this at the end. The README's per-chapter times come

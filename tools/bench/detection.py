@@ -1,4 +1,4 @@
-"""Benchmark of the chapter *Finding blood cells: object detection*: ``python -m medlab.bench detection``.
+"""Benchmark of the chapter *Finding blood cells: object detection*: ``python -m tools.bench detection``.
 
 Trains the chapter's CenterNet-style detector (``medlab.centernet.fit_centernet``) on the
 official BCCD training split, keeps the epoch with the best validation mAP@0.5 (the only use
@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from medlab.bench import peak_mib
+from tools.bench import peak_mib
 
 TARGETS = {"map50": 0.90, "WBC": 0.97, "train_seconds": 600.0}
 """Targets of the book's issue #13 (2-core CPU, no GPU)."""
@@ -32,7 +32,7 @@ PUBLISHED = (
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m medlab.bench detection",
+    p = argparse.ArgumentParser(prog="python -m tools.bench detection",
                                 description=__doc__.splitlines()[0])
     p.add_argument("--scale", type=float, default=0.25, help="image scale (0.25: 160 x 120)")
     p.add_argument("--width", type=int, default=16, help="filters of the network's stem")

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from medlab.models import check_images
+from medlab.validate import check_images
 
 
 def last_feature_layer(model: Any) -> str:

@@ -15,81 +15,15 @@ classes get a softmax. TensorFlow is imported inside the functions only.
 U-Net part: introduced in the chapter *U-Net: segmentation shape by shape*
 (chapters/unet.ipynb).
 
-3D part (:func:`cnn3d`, :func:`check_volumes`): for the planned chapter
-*Applications* (issue #18: diagnosis, lesions in 3D, treatment decisions and
-AI-assisted reading), not written yet.
+3D part (:func:`cnn3d`, :func:`unet3d`): the 3D U-Net of the chapter *3D segmentation
+across patients* (chapters/hippocampus.ipynb) and the 3D CNN of the chapter *Applications*
+(chapters/applications.ipynb). The input checks live in :mod:`medlab.validate`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-
-import numpy as np
-
-
-def _check_batch(data: Any, axes: Sequence[str], input_shape: Sequence[int] | None, what: str) -> np.ndarray:
-    """Check a batch ``(n, *axes, channels)``: numeric, the right number of axes, the model's size."""
-    arr = np.asarray(data)
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"{what} must be numeric, got dtype {arr.dtype}")
-    if arr.ndim != len(axes) + 2:
-        hint = f" (add the channel axis: {what}[..., None])" if arr.ndim == len(axes) + 1 else ""
-        raise ValueError(f"{what} must have shape (n, {', '.join(axes)}, channels), got {arr.shape}{hint}")
-    if input_shape is not None:
-        want = tuple(int(s) for s in input_shape)
-        if arr.shape[1:-1] != want[:-1]:
-            got, expected = "x".join(map(str, arr.shape[1:-1])), "x".join(map(str, want[:-1]))
-            raise ValueError(f"{what} are {got} ({', '.join(axes)}); the model expects {expected}")
-        if arr.shape[-1] != want[-1]:
-            raise ValueError(f"{what} have {arr.shape[-1]} channel(s); the model expects {want[-1]}")
-    return arr
-
-
-def check_images(images: Any, input_shape: Sequence[int] | None = None) -> np.ndarray:
-    """Check a batch of images ``(n, height, width, channels)`` and return it as an array.
-
-    Parameters
-    ----------
-    images
-        Array-like of shape ``(n, height, width, channels)``.
-    input_shape
-        Expected ``(height, width, channels)`` of one image, e.g. a model's
-        input shape; ``None`` checks the number of axes only.
-
-    Raises
-    ------
-    ValueError
-        Wrong number of axes, wrong image size or wrong number of channels,
-        with a message saying what was expected.
-    TypeError
-        Not numeric.
-    """
-    return _check_batch(images, ("height", "width"), input_shape, "images")
-
-
-def check_labels(labels: Any, n_classes: int) -> np.ndarray:
-    """Return integer class labels as a flat array, checking they lie in ``0 .. n_classes-1``.
-
-    MedMNIST stores labels as a column ``(n, 1)``; that shape is accepted and flattened.
-
-    Raises
-    ------
-    ValueError
-        Labels that are not whole numbers, not one per image, or out of range.
-    """
-    arr = np.asarray(labels)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(f"labels must have shape (n,) or (n, 1), got {np.asarray(labels).shape}")
-    if arr.size and not np.all(np.equal(np.mod(arr, 1), 0)):
-        raise ValueError("labels must be whole numbers (class indices), not probabilities")
-    arr = arr.astype(np.int64)
-    if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
-        raise ValueError(f"labels must lie in 0..{n_classes - 1} for {n_classes} classes; "
-                         f"found values from {arr.min()} to {arr.max()}")
-    return arr
 
 
 def _classifier_args(input_shape: Sequence[int], n_classes: int) -> tuple[int, int, int]:
@@ -402,27 +336,6 @@ def unet_table(model: Any) -> list[dict[str, Any]]:
                      "height": shape[1], "width": shape[2], "channels": shape[3],
                      "params": int(layer.count_params())})
     return rows
-
-
-def check_volumes(volumes: Any, input_shape: Sequence[int] | None = None) -> np.ndarray:
-    """Check a batch of volumes ``(n, depth, height, width, channels)`` and return it as an array.
-
-    Parameters
-    ----------
-    volumes
-        Array-like of shape ``(n, depth, height, width, channels)``.
-    input_shape
-        Expected ``(depth, height, width, channels)`` of one volume, e.g. a
-        model's input shape; ``None`` checks the number of axes only.
-
-    Raises
-    ------
-    ValueError
-        Wrong number of axes, wrong volume size or wrong number of channels.
-    TypeError
-        Not numeric.
-    """
-    return _check_batch(volumes, ("depth", "height", "width"), input_shape, "volumes")
 
 
 def cnn3d(input_shape: Sequence[int] = (28, 28, 28, 1), n_classes: int = 2,

@@ -78,15 +78,15 @@ def fit_retinamnist(seed: int = 0, epochs: int | None = None, train_limit: int |
     import keras
 
     from medlab import cache as model_cache
-    from medlab import data, models, train
+    from medlab import data, models, train, validate
     from medlab.env import seed_everything
 
     recipe = dict(RECIPE_RETINA, **({} if epochs is None else {"epochs": int(epochs)}))
     d = data.load_medmnist("retinamnist")
     n = len(d["train_images"]) if train_limit is None else min(int(train_limit), len(d["train_images"]))
-    x_tr, y_tr = train.to_float(d["train_images"][:n]), models.check_labels(d["train_labels"][:n], 5)
-    x_va, y_va = train.to_float(d["val_images"]), models.check_labels(d["val_labels"], 5)
-    x_te, y_te = train.to_float(d["test_images"]), models.check_labels(d["test_labels"], 5)
+    x_tr, y_tr = train.to_float(d["train_images"][:n]), validate.check_labels(d["train_labels"][:n], 5)
+    x_va, y_va = train.to_float(d["val_images"]), validate.check_labels(d["val_labels"], 5)
+    x_te, y_te = train.to_float(d["test_images"]), validate.check_labels(d["test_labels"], 5)
     stem = (f"retinamnist-seed{int(seed)}-" + model_cache.code_key(
         ("medlab.ordinal", "medlab.models", "medlab.train", "medlab.data"), seed=int(seed),
         recipe=recipe, train_images=n)) if cache else ""

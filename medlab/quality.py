@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from medlab.models import check_images, check_labels
+from medlab.validate import check_images, check_labels
 
 SHIFTS = ("contrast", "noise", "blur", "resolution")
 """Kinds of acquisition shift :func:`shift_images` knows."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from medlab.models import check_images, check_labels
+from medlab.validate import check_images, check_labels
 
 
 def to_float(images: Any) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from medlab.models import check_labels, check_volumes
+from medlab.validate import check_labels, check_volumes
 
 
 def volumes_to_float(volumes: Any) -> np.ndarray:

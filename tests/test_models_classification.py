@@ -107,27 +107,3 @@ def test_bad_builder_arguments():
         models.source_cnn(input_shape=(28, 28))
     with pytest.raises(ValueError, match="dropout"):
         models.pneumonia_cnn(dropout=1.0)
-
-
-def test_check_images_errors():
-    assert models.check_images(_x(), (28, 28, 1)).shape == (4, 28, 28, 1)
-    with pytest.raises(ValueError, match="channel axis"):
-        models.check_images(np.zeros((4, 28, 28)), (28, 28, 1))
-    with pytest.raises(ValueError, match="channel"):
-        models.check_images(np.zeros((4, 28, 28, 3)), (28, 28, 1))
-    with pytest.raises(ValueError, match="28x28"):
-        models.check_images(np.zeros((4, 64, 64, 1)), (28, 28, 1))
-    with pytest.raises(TypeError, match="numeric"):
-        models.check_images(np.array([["a"]]))
-
-
-def test_check_labels():
-    np.testing.assert_array_equal(models.check_labels(np.array([[0], [1], [1]]), 2), [0, 1, 1])
-    with pytest.raises(ValueError, match="0..1"):
-        models.check_labels([0, 1, 2], 2)
-    with pytest.raises(ValueError, match="0..1"):
-        models.check_labels([-1, 0], 2)
-    with pytest.raises(ValueError, match="whole numbers"):
-        models.check_labels([0.2, 0.9], 2)
-    with pytest.raises(ValueError, match="shape"):
-        models.check_labels(np.zeros((3, 2)), 2)

@@ -59,17 +59,6 @@ def test_cnn3d_rejects_bad_arguments(kwargs, match):
         models.cnn3d(**kwargs)
 
 
-def test_check_volumes():
-    x = np.zeros((2, 8, 8, 8, 1))
-    assert models.check_volumes(x, (8, 8, 8, 1)) is not None
-    with pytest.raises(ValueError, match="channel axis"):
-        models.check_volumes(np.zeros((2, 8, 8, 8)))
-    with pytest.raises(ValueError, match="model expects"):
-        models.check_volumes(x, (8, 8, 4, 1))
-    with pytest.raises(TypeError):
-        models.check_volumes(np.array([["a"]]))
-
-
 def test_volumes_to_float():
     v = np.array([[[[0, 255]]]], dtype=np.uint8)  # (1, 1, 1, 2)
     out = train3d.volumes_to_float(v)

@@ -249,7 +249,7 @@ def fit_centernet(train: dict, val: dict, scale: float, epochs: int = 30, batch_
                   max_seconds: float | None = None) -> dict[str, Any]:
     """Train :func:`build_centernet` on a BCCD split; keep the epoch best on validation.
 
-    ``train`` and ``val`` are :func:`medlab.detection.load_bccd` results at the same
+    ``train`` and ``val`` are :func:`medlab.data.load_bccd` results at the same
     ``scale``. Every ``eval_every`` epochs the validation images are decoded and scored
     (mAP@0.5, COCO interpolation); the weights of the best such epoch are restored at the
     end. Adam with a cosine-decaying learning rate; :func:`augment` draws a fresh flip and

@@ -27,8 +27,10 @@ import hashlib
 import importlib.resources
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -549,6 +551,144 @@ def load_mni152() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for name in MNI152_FILES:
         out.append(np.asarray(nib.load(fetch(name)).dataobj, dtype=np.float32) / 255.0)
     return out[0], out[1], out[2]
+
+
+BCCD_SPLITS = ("train", "val", "test", "trainval")
+"""The official splits of BCCD (``ImageSets/Main/<split>.txt``)."""
+
+
+def bccd_ids(split: str) -> list[str]:
+    """Image ids (``BloodImage_NNNNN``) of an official BCCD split: train, val, test or trainval."""
+    from medlab.validate import check_one_of
+
+    check_one_of(split, "split", BCCD_SPLITS)
+    path = fetch(f"BCCD/ImageSets/Main/{split}.txt")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def load_bccd(split: str, *, scale: float = 1.0, images: bool = True) -> dict[str, Any]:
+    """Load an official BCCD split (every file checksum-verified by :func:`fetch`).
+
+    Used by the chapter *Finding blood cells: object detection* (chapters/detection.ipynb), which
+    parses one annotation in the open first (:func:`medlab.detection.parse_voc_xml`).
+
+    Parameters
+    ----------
+    split
+        ``"train"`` (205 images), ``"val"`` (87), ``"test"`` (72) or ``"trainval"``.
+    scale
+        Resize factor for the images (0.25 gives 160 x 120); boxes are **not** rescaled: they
+        stay in the original 640 x 480 pixel coordinates, where evaluation happens.
+    images
+        Read the JPEGs (else only the annotations).
+
+    Returns
+    -------
+    dict
+        ``ids`` (list), ``images`` (uint8 (n, h, w, 3), or None without ``images``), ``boxes``
+        (list of (k, 4) ``xyxy`` arrays), ``labels`` (list of int arrays indexing
+        :data:`medlab.detection.CLASSES`) and ``gt``, the ground truth as
+        ``{id: {"boxes", "labels"}}`` for :func:`medlab.detection.evaluate`.
+    """
+    from medlab.detection import CLASSES, parse_voc_xml, read_rgb
+    from medlab.validate import check_number
+
+    check_number(scale, "scale", low=0, high=1, low_open=True)
+    ids = bccd_ids(split)
+    boxes, labels, imgs = [], [], []
+    for i in ids:
+        ann = parse_voc_xml(fetch(f"BCCD/Annotations/{i}.xml"))
+        unknown = sorted(set(ann["names"]) - set(CLASSES))
+        if unknown:
+            raise DataIntegrityError(f"BCCD/Annotations/{i}.xml: class(es) {unknown} are not among {CLASSES}")
+        boxes.append(ann["boxes"])
+        labels.append(np.array([CLASSES.index(n) for n in ann["names"]], np.int64))
+        if images:
+            imgs.append(read_rgb(fetch(f"BCCD/JPEGImages/{i}.jpg"), scale))
+    gt = {i: {"boxes": b, "labels": lab} for i, b, lab in zip(ids, boxes, labels, strict=True)}
+    return {"ids": ids, "images": np.stack(imgs) if images else None, "boxes": boxes,
+            "labels": labels, "gt": gt}
+
+
+HIPPOCAMPUS_CASES: tuple[int, ...] = tuple(sorted(
+    int(name.split("_")[-1].split(".")[0])
+    for name in _MSD_HIPPOCAMPUS["files"] if name.startswith("imagesTr/")))
+"""The 260 case numbers of the Decathlon's hippocampus task (1 to 394, with gaps, its own numbering)."""
+
+
+def hippocampus_files(case_id: int) -> tuple[str, str]:
+    """Registry names of one hippocampus case's image and label volume."""
+    if isinstance(case_id, bool) or case_id not in HIPPOCAMPUS_CASES:
+        raise KeyError(f"hippocampus case {case_id!r} does not exist; valid ids run from "
+                       f"{HIPPOCAMPUS_CASES[0]} to {HIPPOCAMPUS_CASES[-1]} with gaps "
+                       "(see medlab.data.HIPPOCAMPUS_CASES)")
+    return (f"imagesTr/hippocampus_{case_id:03d}.nii.gz", f"labelsTr/hippocampus_{case_id:03d}.nii.gz")
+
+
+@dataclass(frozen=True)
+class HippocampusCase:
+    """One patient of the Decathlon's hippocampus task: volume and labels.
+
+    Attributes
+    ----------
+    case_id
+        Decathlon case number.
+    image
+        MR intensities as float32 ``[x, y, z]`` (arbitrary units, as stored).
+    label
+        uint8 ``[x, y, z]`` with 0 background, 1 anterior, 2 posterior.
+    spacing
+        Voxel size in mm along ``x, y, z``.
+    stored_dtype
+        The image's data type in the file (``float32`` or ``uint8``).
+    """
+
+    case_id: int
+    image: np.ndarray
+    label: np.ndarray
+    spacing: tuple[float, float, float]
+    stored_dtype: str
+
+
+def _hippocampus_case(case_id: int) -> HippocampusCase:
+    import nibabel as nib
+
+    img_name, lab_name = hippocampus_files(case_id)
+    img, lab = nib.load(fetch(img_name)), nib.load(fetch(lab_name))
+    if img.shape != lab.shape or not np.allclose(img.affine, lab.affine):
+        raise DataIntegrityError(f"hippocampus case {case_id}: image {img.shape} and label {lab.shape} "
+                                 "do not share a grid")
+    image = np.asarray(img.dataobj, dtype=np.float32)
+    raw = np.asarray(lab.dataobj)
+    if not np.array_equal(raw, np.round(raw)) or not np.isin(raw, (0, 1, 2)).all():
+        raise DataIntegrityError(f"hippocampus case {case_id}: label values {np.unique(raw)} are not a "
+                                 "subset of {0, 1, 2}")
+    spacing = tuple(float(z) for z in img.header.get_zooms()[:3])
+    return HippocampusCase(case_id, image, raw.astype(np.uint8), spacing, str(img.get_data_dtype()))
+
+
+def load_hippocampus(case_ids: Iterable[int] | None = None) -> dict[int, HippocampusCase]:
+    """Load hippocampus cases of the Medical Segmentation Decathlon (Task04), keyed by case id.
+
+    The Decathlon's Task04 (Simpson et al. 2019) holds 260 T1-weighted MRI crops around one
+    hippocampus, each with a label volume: 0 background, 1 anterior (head), 2 posterior (body and
+    tail). Each image is read through :func:`fetch` (checksum-verified) and converted to float32
+    whatever its stored type; each label is checked to share the image's grid and to hold whole
+    numbers in {0, 1, 2}, then stored as uint8. Used by the chapter *3D segmentation across
+    patients* (chapters/hippocampus.ipynb) and, for one example slice, *Finding blood cells*.
+
+    Parameters
+    ----------
+    case_ids
+        Case numbers from :data:`HIPPOCAMPUS_CASES` (all 260 when None).
+    """
+    if isinstance(case_ids, (int, np.integer)):
+        raise TypeError(f"case_ids must be a list of case numbers, got the single number {case_ids}; "
+                        f"write load_hippocampus([{case_ids}])")
+    ids = HIPPOCAMPUS_CASES if case_ids is None else list(case_ids)
+    for c in ids:
+        hippocampus_files(c)  # refuses unknown ids before any file is read
+    return {int(c): _hippocampus_case(int(c)) for c in ids}
 
 
 def status() -> list[dict[str, str]]:

@@ -8,7 +8,8 @@ The building blocks of the chapter *Finding blood cells: object detection*
 * :func:`box_iou` (N x M), :func:`nms` (greedy non-maximum suppression);
 * :func:`match_detections`, :func:`average_precision` (VOC all-point or COCO 101-point),
   :func:`evaluate` (AP per class, mAP@0.5 and mAP@[.5:.95]) and :func:`froc`;
-* :func:`parse_voc_xml` and :func:`load_bccd` for the BCCD blood-cell data set.
+* :func:`parse_voc_xml` and :func:`read_rgb` for the BCCD blood-cell data set (loaded by
+  :func:`medlab.data.load_bccd`).
 
 Conventions
 -----------
@@ -491,57 +492,17 @@ def parse_voc_xml(source: str | Path) -> dict[str, Any]:
             "boxes": voc_to_xyxy(voc_arr), "difficult": np.array(difficult, bool)}
 
 
-def bccd_ids(split: str) -> list[str]:
-    """Image ids (``BloodImage_NNNNN``) of an official BCCD split: train, val, test or trainval."""
-    from medlab import data
+def read_rgb(path: str | Path, scale: float = 1.0) -> np.ndarray:
+    """Read a colour image (e.g. a BCCD JPEG) as a uint8 RGB array (h, w, 3), shrunk by ``scale``.
 
-    if split not in ("train", "val", "test", "trainval"):
-        raise ValueError(f"BCCD splits are train, val, test, trainval; got {split!r}")
-    path = data.fetch(f"BCCD/ImageSets/Main/{split}.txt")
-    return [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
-
-
-def load_bccd(split: str, scale: float = 1.0, images: bool = True) -> dict[str, Any]:
-    """Load an official BCCD split through ``medlab.data`` (every file checksum-verified).
-
-    Parameters
-    ----------
-    split
-        ``"train"`` (205 images), ``"val"`` (87), ``"test"`` (72) or ``"trainval"``.
-    scale
-        Resize factor for the images (0.4 gives 192 x 256); boxes are **not** rescaled: they
-        stay in the original 640 x 480 pixel coordinates, where evaluation happens.
-    images
-        Read the JPEGs (else only the annotations).
-
-    Returns
-    -------
-    dict
-        ``ids`` (list), ``images`` (uint8 (n, h, w, 3) or None), ``boxes`` (list of (k, 4)
-        ``xyxy`` arrays), ``labels`` (list of int arrays indexing :data:`CLASSES`) and ``gt``,
-        the ground truth as ``{id: {"boxes", "labels"}}`` for :func:`evaluate`.
+    Returns a NumPy array, not a SimpleITK image (``medlab.io.read_image`` reads medical image
+    formats with their geometry). ``scale < 1`` shrinks by area averaging (Pillow's ``BOX`` filter).
     """
-    from medlab import data
-
-    if not 0 < scale <= 1:
-        raise ValueError(f"scale must be in (0, 1], got {scale}")
-    ids = bccd_ids(split)
-    boxes, labels, imgs = [], [], []
-    for i in ids:
-        ann = parse_voc_xml(data.fetch(f"BCCD/Annotations/{i}.xml"))
-        boxes.append(ann["boxes"])
-        labels.append(_class_index(ann["names"], CLASSES, f"{i}.xml"))
-        if images:
-            imgs.append(read_image(data.fetch(f"BCCD/JPEGImages/{i}.jpg"), scale))
-    gt = {i: {"boxes": b, "labels": lab} for i, b, lab in zip(ids, boxes, labels, strict=True)}
-    return {"ids": ids, "images": np.stack(imgs) if images else None, "boxes": boxes,
-            "labels": labels, "gt": gt}
-
-
-def read_image(path: str | Path, scale: float = 1.0) -> np.ndarray:
-    """Read an RGB JPEG as uint8 (h, w, 3), optionally shrunk by ``scale`` (area averaging)."""
     from PIL import Image
 
+    from medlab.validate import check_number
+
+    check_number(scale, "scale", low=0, high=1, low_open=True)
     with Image.open(path) as im:
         im = im.convert("RGB")
         if scale != 1.0:

@@ -4,8 +4,8 @@ Introduced in the chapter *3D segmentation across patients*
 (chapters/hippocampus.ipynb). The Medical Segmentation Decathlon's Task04
 (Simpson et al. 2019) holds 260 T1-weighted MRI crops around one hippocampus,
 each with a label volume: 0 background, 1 anterior (head), 2 posterior (body
-and tail). The files are registered in :mod:`medlab.data` under the names
-``imagesTr/hippocampus_NNN.nii.gz`` and ``labelsTr/hippocampus_NNN.nii.gz``.
+and tail). The cases are loaded by :func:`medlab.data.load_hippocampus` (registered as
+``imagesTr/hippocampus_NNN.nii.gz`` and ``labelsTr/hippocampus_NNN.nii.gz``).
 
 Everything here works on NumPy arrays indexed ``[x, y, z]`` as nibabel
 returns them (1 mm isotropic voxels for this data set); a batch for Keras
@@ -14,83 +14,15 @@ adds a leading case axis and a trailing channel axis.
 
 from __future__ import annotations
 
-import importlib.resources
-import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from medlab.data import HippocampusCase
+
 LABELS = {1: "anterior", 2: "posterior"}
 """Foreground labels of the data set (0 is background)."""
-
-_REGISTRY = json.loads(
-    importlib.resources.files("medlab").joinpath("msd_hippocampus_registry.json").read_text())
-
-CASE_IDS: tuple[int, ...] = tuple(sorted(
-    int(name.split("_")[-1].split(".")[0]) for name in _REGISTRY["files"] if name.startswith("imagesTr/")))
-"""The 260 case numbers (from 1 to 394, with gaps, as in the Decathlon's own numbering)."""
-
-
-def file_names(case_id: int) -> tuple[str, str]:
-    """Registry names of one case's image and label volume."""
-    if case_id not in CASE_IDS:
-        raise KeyError(f"hippocampus case {case_id!r} does not exist; valid ids run from "
-                       f"{CASE_IDS[0]} to {CASE_IDS[-1]} with gaps (see medlab.hippocampus.CASE_IDS)")
-    return (f"imagesTr/hippocampus_{case_id:03d}.nii.gz", f"labelsTr/hippocampus_{case_id:03d}.nii.gz")
-
-
-@dataclass(frozen=True)
-class Case:
-    """One patient's volume and labels.
-
-    Attributes
-    ----------
-    case_id
-        Decathlon case number.
-    image
-        MR intensities as float32 ``[x, y, z]`` (arbitrary units, as stored).
-    label
-        uint8 ``[x, y, z]`` with 0 background, 1 anterior, 2 posterior.
-    spacing
-        Voxel size in mm along ``x, y, z``.
-    stored_dtype
-        The image's data type in the file (``float32`` or ``uint8``).
-    """
-
-    case_id: int
-    image: np.ndarray
-    label: np.ndarray
-    spacing: tuple[float, float, float]
-    stored_dtype: str
-
-
-def load_case(case_id: int) -> Case:
-    """Read one case (image and label) through :func:`medlab.data.fetch`, checking that they match.
-
-    The image is converted to float32 whatever its stored type; the label
-    to uint8 after checking that it holds whole numbers in {0, 1, 2}.
-    """
-    import nibabel as nib
-
-    from medlab import data
-
-    img_name, lab_name = file_names(case_id)
-    img, lab = nib.load(data.fetch(img_name)), nib.load(data.fetch(lab_name))
-    if img.shape != lab.shape or not np.allclose(img.affine, lab.affine):
-        raise ValueError(f"case {case_id}: image {img.shape} and label {lab.shape} do not share a grid")
-    image = np.asarray(img.dataobj, dtype=np.float32)
-    raw = np.asarray(lab.dataobj)
-    if not np.array_equal(raw, np.round(raw)) or not np.isin(raw, (0, 1, 2)).all():
-        raise ValueError(f"case {case_id}: label values {np.unique(raw)} are not a subset of {{0, 1, 2}}")
-    spacing = tuple(float(z) for z in img.header.get_zooms()[:3])
-    return Case(case_id, image, raw.astype(np.uint8), spacing, str(img.get_data_dtype()))
-
-
-def load_cases(case_ids: Iterable[int]) -> dict[int, Case]:
-    """:func:`load_case` for several ids, as a dict keyed by case id."""
-    return {int(c): load_case(int(c)) for c in case_ids}
 
 
 def volume_mm3(mask: np.ndarray, spacing: Sequence[float]) -> float:
@@ -144,7 +76,7 @@ def pad_to_multiple(array: np.ndarray, multiple: int,
     return pad_to_shape(array, padded_shape(np.shape(array), multiple), value)
 
 
-def stack_cases(cases: Mapping[int, Case], ids: Sequence[int],
+def stack_cases(cases: Mapping[int, HippocampusCase], ids: Sequence[int],
                 shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Normalised images ``(n, *shape, 1)`` float32 and labels ``(n, *shape)`` uint8, padded centrally."""
     x = np.stack([pad_to_shape(normalise(cases[i].image), shape)[0] for i in ids])[..., None]

@@ -65,7 +65,11 @@ def _check_path(path: str | os.PathLike) -> Path:
 
 def read_image(path: str | os.PathLike, series_id: str | None = None,
                warn_spacing: bool = True) -> sitk.Image:
-    """Read a DICOM file, a DICOM series folder or a NIfTI file.
+    """Read a DICOM file, a DICOM series folder or a NIfTI file as a SimpleITK image.
+
+    The result is a :class:`SimpleITK.Image`: pixels *and* geometry (origin, spacing,
+    direction), not a NumPy array; :func:`to_array` splits the two. (For a plain colour photo
+    as an RGB array, see :func:`medlab.detection.read_rgb`.)
 
     Parameters
     ----------
@@ -81,6 +85,7 @@ def read_image(path: str | os.PathLike, series_id: str | None = None,
     Returns
     -------
     SimpleITK.Image
+        The image with its geometry (SimpleITK's ``(x, y, z)`` index order).
 
     Raises
     ------

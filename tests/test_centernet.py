@@ -95,8 +95,8 @@ def test_model_shape_and_bad_input():
 def test_classical_detector_on_a_real_image():
     from medlab import data
 
-    i = det.bccd_ids("train")[0]
-    img = det.read_image(data.fetch(f"BCCD/JPEGImages/{i}.jpg"), 0.5)
+    i = data.bccd_ids("train")[0]
+    img = det.read_rgb(data.fetch(f"BCCD/JPEGImages/{i}.jpg"), 0.5)
     out = cn.classical_detect(img, 0.5)
     assert set(out) == {"boxes", "scores", "labels"} and len(out["boxes"]) == len(out["scores"])
     det.as_boxes(out["boxes"])

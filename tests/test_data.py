@@ -201,3 +201,64 @@ def test_download_of_a_sub_path_name_goes_below_the_first_writable_folder(fake_e
         assert path == tmp_path / "cache" / "coll" / "fake.bin" and path.read_bytes() == payload
     finally:
         data.REGISTRY.pop(nested.name, None)
+
+
+# ---------------------------------------------------------------- one loader per data set
+def _verified(name):
+    return any(r["name"] == name and r["state"] == "verified" for r in data.status())
+
+
+def test_load_mni152_scales_the_three_maps():
+    t1, gm, wm = data.load_mni152()
+    assert t1.shape == gm.shape == wm.shape == (197, 233, 189)
+    assert t1.dtype == gm.dtype == np.float32
+    assert 0 <= min(a.min() for a in (t1, gm, wm)) and max(a.max() for a in (t1, gm, wm)) <= 1
+    assert gm.max() > 0.9 and wm.max() > 0.9  # scaled by 1/255, not twice
+
+
+def test_load_bccd_refuses_bad_arguments():
+    with pytest.raises(ValueError, match="split must be one of"):
+        data.load_bccd("training")
+    with pytest.raises(ValueError, match=r"scale must be a number in \(0, 1\]"):
+        data.load_bccd("val", scale=2.0)
+    with pytest.raises(TypeError, match="load_bccd"):
+        data.load_bccd("val", 0.5)  # options are keyword-only
+
+
+def test_load_bccd_annotations_and_images():
+    if not _verified("BCCD/ImageSets/Main/val.txt"):
+        pytest.skip("BCCD files not available offline (set MEDLAB_DATA_DIR)")
+    val = data.load_bccd("val", scale=0.25)
+    assert len(val["ids"]) == 87 and val["images"].shape == (87, 120, 160, 3)
+    assert val["images"].dtype == np.uint8
+    first = val["ids"][0]
+    assert val["gt"][first]["boxes"] is val["boxes"][0]
+    assert all(lab.dtype == np.int64 and lab.max() <= 2 for lab in val["labels"] if lab.size)
+
+
+def test_read_rgb_refuses_a_bad_scale(tmp_path):
+    from medlab.detection import read_rgb
+
+    with pytest.raises(ValueError, match="scale"):
+        read_rgb(tmp_path / "x.jpg", 0.0)
+
+
+def test_load_hippocampus_refuses_bad_ids():
+    with pytest.raises(TypeError, match=r"write load_hippocampus\(\[1\]\)"):
+        data.load_hippocampus(1)
+    with pytest.raises(KeyError, match="hippocampus case 2 does not exist"):
+        data.load_hippocampus([1, 2])  # 2 is one of the gaps in the Decathlon's numbering
+    assert len(data.HIPPOCAMPUS_CASES) == 260 and data.HIPPOCAMPUS_CASES[0] == 1
+
+
+def test_load_hippocampus_reads_checked_cases():
+    first = data.HIPPOCAMPUS_CASES[0]
+    if not _verified(data.hippocampus_files(first)[0]):
+        pytest.skip("hippocampus files not available offline (set MEDLAB_DATA_DIR)")
+    cases = data.load_hippocampus(data.HIPPOCAMPUS_CASES[:2])
+    assert list(cases) == list(data.HIPPOCAMPUS_CASES[:2])
+    case = cases[first]
+    assert isinstance(case, data.HippocampusCase) and case.case_id == first
+    assert case.image.dtype == np.float32 and case.label.dtype == np.uint8
+    assert case.image.shape == case.label.shape and set(np.unique(case.label)) <= {0, 1, 2}
+    assert len(case.spacing) == 3 and all(s > 0 for s in case.spacing)

@@ -183,10 +183,10 @@ def test_bccd_registry_and_split():
     assert entry.url == ("https://raw.githubusercontent.com/Shenggan/BCCD_Dataset/"
                          "d272fb14cdff6e473fafeeeba32aba5f560e9e43/BCCD/Annotations/BloodImage_00000.xml")
     try:
-        sizes = {s: len(det.bccd_ids(s)) for s in ("train", "val", "test")}
+        sizes = {s: len(data.bccd_ids(s)) for s in ("train", "val", "test")}
     except data.DataError:
         pytest.skip("BCCD files not available offline (set MEDLAB_DATA_DIR)")
     assert sizes == {"train": 205, "val": 87, "test": 72}
-    val = det.load_bccd("val", images=False)
+    val = data.load_bccd("val", images=False)
     counts = np.bincount(np.concatenate(val["labels"]), minlength=3)
     assert counts.sum() == sum(len(b) for b in val["boxes"]) and counts[1] >= 87 - 6

@@ -13,7 +13,7 @@ def _iou() -> float:
 def _test_rbc_boxes() -> int:
     import numpy as np
 
-    from medlab.detection import load_bccd
+    from medlab.data import load_bccd
 
     return int(sum(np.sum(lab == 0) for lab in load_bccd("test", images=False)["labels"]))
 

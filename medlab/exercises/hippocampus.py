@@ -26,17 +26,23 @@ def _leaks() -> int:
     return len(leaking_patients(split, {k: k[0] for v in split.values() for k in v}))
 
 
-def _volume() -> float:
-    from medlab.hippocampus import CASE_IDS, load_case, volume_mm3
+def _first_case():
+    from medlab.data import HIPPOCAMPUS_CASES, load_hippocampus
 
-    case = load_case(CASE_IDS[0])
+    return load_hippocampus(HIPPOCAMPUS_CASES[:1])[HIPPOCAMPUS_CASES[0]]
+
+
+def _volume() -> float:
+    from medlab.hippocampus import volume_mm3
+
+    case = _first_case()
     return volume_mm3(case.label > 0, case.spacing)
 
 
 def _part(k: int) -> float:
-    from medlab.hippocampus import CASE_IDS, load_case, volume_mm3
+    from medlab.hippocampus import volume_mm3
 
-    case = load_case(CASE_IDS[0])
+    case = _first_case()
     return volume_mm3(case.label == k, case.spacing)
 
 

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     setup(seed=args.seed, tensorflow=True)
     print(f"device: {train.configure_device(False)} | cores: {os.cpu_count()} | "
           f"load average (1 min) at start: {os.getloadavg()[0]:.2f}")
-    splits = {s: _head(detection.load_bccd(s, scale=args.scale), args.limit)
+    splits = {s: _head(data.load_bccd(s, scale=args.scale), args.limit)
               for s in ("train", "val", "test")}
     print("images (train/val/test): " + " / ".join(str(len(d["ids"])) for d in splits.values())
           + f" at {splits['train']['images'].shape[2]} x {splits['train']['images'].shape[1]} pixels")
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     agree = np.isclose(coco["map50"], net["map50"]) and np.isclose(coco["map50_95"], net["map50_95"])
     t0 = time.perf_counter()
     classical_pred = {i: centernet.classical_detect(
-        detection.read_image(data.fetch(f"BCCD/JPEGImages/{i}.jpg"), 0.5), 0.5) for i in test["ids"]}
+        detection.read_rgb(data.fetch(f"BCCD/JPEGImages/{i}.jpg"), 0.5), 0.5) for i in test["ids"]}
     classical = detection.evaluate(test["gt"], classical_pred)
     print(f"classical baseline: {time.perf_counter() - t0:.0f} s for {len(test['ids'])} images")
     print(f"test set ({len(test['ids'])} images, evaluated once; COCO interpolation, "

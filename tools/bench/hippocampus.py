@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from medlab.data import HIPPOCAMPUS_CASES as CASE_IDS
+from medlab.data import HippocampusCase as Case
+from medlab.data import load_hippocampus as load_cases
 from medlab.hippocampus import (
-    CASE_IDS,
     LABELS,
-    Case,
     dice_ce_loss,
-    load_cases,
     pad_to_shape,
     patient_split,
     stack_cases,

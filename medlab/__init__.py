@@ -9,19 +9,16 @@ them, and submodules load on first use (``medlab.data``, ``medlab.conv``, ...).
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from typing import Any
 
+from medlab._version import __version__
 from medlab.env import doctor, glue, is_quick, pick, seed_everything, setup
-
-__version__ = "0.1.0"
 
 __all__ = ["doctor", "glue", "is_quick", "pick", "seed_everything", "setup", "__version__"]
 
-_SUBMODULES = (
-    "bench", "conv", "data", "detection", "env", "exercises", "explain", "hippocampus",
-    "inference", "io", "metrics", "models", "ordinal", "preprocess", "privacy", "quality", "register",
-    "train", "train3d", "viz",
-)
+_SUBMODULES = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")))
+"""Every public submodule, read from the package folder (so the list cannot fall behind)."""
 
 
 def __getattr__(name: str) -> Any:

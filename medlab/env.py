@@ -170,7 +170,7 @@ def glue(name: str, value: Any, display: bool = False) -> None:
 
 
 def _version() -> str:
-    from medlab import __version__
+    from medlab._version import __version__
 
     return __version__
 

@@ -79,6 +79,34 @@ def test_submodules_load_lazily():
         medlab.not_a_module  # noqa: B018
 
 
+def test_every_public_submodule_is_listed_and_reachable():
+    """The lazy list is read from the package folder: compare it with pkgutil and import each."""
+    import pkgutil
+
+    public = {m.name for m in pkgutil.iter_modules(medlab.__path__) if not m.name.startswith("_")}
+    assert {"cache", "centernet", "segmentation", "validate", "data"} <= public
+    assert set(medlab._SUBMODULES) == public and public <= set(dir(medlab))
+    for name in public:
+        assert getattr(medlab, name).__name__ == f"medlab.{name}"
+
+
+def test_no_module_imports_names_back_from_the_package():
+    """``from medlab import x`` inside the package may name a submodule only (no import cycle
+    through ``medlab/__init__.py``, as ``env`` once did for ``__version__``)."""
+    import ast
+    import pkgutil
+    from pathlib import Path
+
+    root = Path(medlab.__file__).parent
+    modules = {m.name for m in pkgutil.iter_modules(medlab.__path__)}
+    for path in [*root.glob("*.py"), *root.glob("*/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "medlab" and node.level == 0:
+                for alias in node.names:
+                    assert alias.name in modules, f"{path.name} imports {alias.name!r} from medlab/__init__"
+    assert medlab.__version__ == env._version()
+
+
 def test_doctor_reports_problems_and_advice(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("MEDLAB_DATA_DIR", str(tmp_path))
     monkeypatch.setattr(medlab.data, "user_cache_dir", lambda: tmp_path / "cache")

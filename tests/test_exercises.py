@@ -57,6 +57,23 @@ def test_unknown_keys_are_clear():
         check("background.q99", 1)
 
 
+def _perturbed(answer):
+    """An answer that must not pass: the tolerances of an exercise may not accept everything."""
+    if isinstance(answer, str):
+        return answer + " (not it)"
+    if isinstance(answer, (set, frozenset)):
+        return set(answer) ^ {"(not it)"}
+    if isinstance(answer, (tuple, list)):
+        return (*answer, 0)
+    arr = np.asarray(answer, dtype=float)
+    return arr + np.maximum(1.0, np.abs(arr))  # off by at least 100 % and at least 1
+
+
+def test_perturbed_answers_are_wrong():
+    for answer in (0.0, -2.5, 7, "sobel", {"A", "B"}, (1, 2), np.ones((2, 2))):
+        assert matches(answer, answer)[0] and not matches(_perturbed(answer), answer)[0]
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_every_exercise_has_a_hint_and_a_computable_answer(chapter):
     module = importlib.import_module(f"medlab.exercises.{chapter}")
@@ -65,7 +82,8 @@ def test_every_exercise_has_a_hint_and_a_computable_answer(chapter):
         assert exercise.hint.strip(), key
         expected = exercise.expected()
         assert expected is not None, key
-        assert matches(expected, expected, exercise.rtol, exercise.atol)[0], key
+        assert check(f"{chapter}.{key}", expected, quiet=True), key  # the computed answer passes check
+        assert not matches(_perturbed(expected), expected, exercise.rtol, exercise.atol)[0], key
         for wrong, hint in exercise.hints:  # each common mistake is computable and really wrong
             wrong = wrong() if callable(wrong) else wrong
             assert hint.strip() and not matches(wrong, expected, exercise.rtol, exercise.atol)[0], key

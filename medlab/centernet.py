@@ -10,7 +10,8 @@ which builds each piece in the open first:
 * :func:`encode_targets` (boxes -> training targets), :func:`centernet_loss` (focal loss on the
   heatmaps, L1 on size and offset at the centres), :func:`decode` (peaks -> boxes);
 * :func:`augment` (flips and colour jitter that move the boxes with the pixels) and
-  :func:`fit_centernet` (training with the epoch chosen on validation mAP@0.5);
+  :func:`fit_centernet` (training with :func:`medlab.train.fit`, the epoch chosen on validation
+  mAP@0.5);
 * :func:`classical_detect`: stain thresholding, connected components and a distance-transform
   blob detector, with no learning at all (the baseline).
 
@@ -36,7 +37,7 @@ HEATMAP_PRIOR = 0.1
 
 
 # ----------------------------------------------------------------------------- model
-def build_centernet(input_shape: Sequence[int] = (120, 160, 3), n_classes: int = len(CLASSES),
+def build_centernet(input_shape: Sequence[int] = (120, 160, 3), *, n_classes: int = len(CLASSES),
                     width: int = 16, levels: int = 3, name: str = "centernet") -> Any:
     """A small encoder-decoder with CenterNet heads, output at 1/:data:`STRIDE` resolution.
 
@@ -95,7 +96,7 @@ def build_centernet(input_shape: Sequence[int] = (120, 160, 3), n_classes: int =
 
 # --------------------------------------------------------------------------- targets
 def encode_targets(boxes: Sequence[Any], labels: Sequence[Any], out_shape: Sequence[int],
-                   scale: float, n_classes: int = len(CLASSES), alpha: float = 0.54,
+                   scale: float, *, n_classes: int = len(CLASSES), alpha: float = 0.54,
                    min_size: float = 2.0) -> np.ndarray:
     """Training targets of a batch: heatmaps, log sizes, offsets and a centre mask.
 
@@ -169,7 +170,7 @@ def centernet_loss(n_classes: int = len(CLASSES), size_weight: float = 1.0,
 
 
 # -------------------------------------------------------------------------- decoding
-def decode(output: Any, scale: float, n_classes: int = len(CLASSES), top_k: int = 100,
+def decode(output: Any, scale: float, *, n_classes: int = len(CLASSES), top_k: int = 100,
            min_score: float = 0.01, nms_iou: float | None = None) -> list[dict[str, np.ndarray]]:
     """Network outputs -> boxes, scores and labels per image (original pixel frame).
 
@@ -208,7 +209,7 @@ def decode(output: Any, scale: float, n_classes: int = len(CLASSES), top_k: int 
     return results
 
 
-def predict(model: Any, images: np.ndarray, scale: float, batch_size: int = 16,
+def predict(model: Any, images: np.ndarray, scale: float, *, batch_size: int = 16,
             **decode_kwargs: Any) -> list[dict[str, np.ndarray]]:
     """Run the network on uint8 images and :func:`decode` its output."""
     out = model.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
@@ -217,7 +218,7 @@ def predict(model: Any, images: np.ndarray, scale: float, batch_size: int = 16,
 
 # ---------------------------------------------------------------------- augmentation
 def augment(images: np.ndarray, boxes: Sequence[Any], rng: np.random.Generator,
-            flips: bool = True, colour: float = 0.1) -> tuple[np.ndarray, list[np.ndarray]]:
+            *, flips: bool = True, colour: float = 0.1) -> tuple[np.ndarray, list[np.ndarray]]:
     """Random flips (left-right, up-down) that move the boxes with the pixels, and colour jitter.
 
     ``images`` are uint8 ``(n, h, w, 3)`` at any scale; ``boxes`` stay in the original
@@ -243,70 +244,132 @@ def augment(images: np.ndarray, boxes: Sequence[Any], rng: np.random.Generator,
 
 
 # -------------------------------------------------------------------------- training
-def fit_centernet(train: dict, val: dict, scale: float, epochs: int = 30, batch_size: int = 8,
+def _batches_class() -> type:
+    import keras
+
+    class CenterNetBatches(keras.utils.PyDataset):
+        """Augmented training batches, endless: batch ``i`` is a pure function of ``i``.
+
+        Epoch ``e = i // steps`` shuffles the images with ``default_rng([seed, e])``; batch
+        ``b = i % steps`` of it is augmented (:func:`augment`) with ``default_rng([seed, e, b])``
+        and encoded (:func:`encode_targets`). Because nothing depends on the order in which Keras
+        asks for batches (it prefetches, and draws a few to learn their shapes), every run is the
+        same.
+        """
+
+        def __init__(self, split: dict, scale: float, batch_size: int, out_shape: tuple[int, int],
+                     seed: int) -> None:
+            super().__init__()
+            self.images, self.boxes, self.labels = split["images"], split["boxes"], split["labels"]
+            self.scale, self.batch_size, self.out_shape, self.seed = scale, batch_size, out_shape, seed
+            self.steps = int(np.ceil(len(self.images) / batch_size))
+
+        @property
+        def num_batches(self) -> None:
+            return None  # endless: fit() is given steps_per_epoch
+
+        def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+            epoch, b = divmod(int(index), self.steps)
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            rng = np.random.default_rng([self.seed, epoch, b])
+            x, boxes = augment(self.images[idx], [self.boxes[k] for k in idx], rng)
+            y = encode_targets(boxes, [self.labels[k] for k in idx], self.out_shape, self.scale)
+            return x.astype(np.float32), y
+
+    return CenterNetBatches
+
+
+def _val_map_class() -> type:
+    import keras
+
+    class ValidationMAP(keras.callbacks.Callback):
+        """Adds ``val_map50`` (mAP@0.5 on the validation images) to the logs of every epoch.
+
+        Scored every ``eval_every`` epochs and at the last one (the budget's end, or when
+        ``max_seconds`` have passed, which also stops training); other epochs log ``-inf``
+        (never an improvement, so never kept).
+        """
+
+        def __init__(self, val: dict, scale: float, epochs: int, eval_every: int,
+                     max_seconds: float | None) -> None:
+            super().__init__()
+            self.val, self.scale, self.epochs, self.eval_every = val, scale, epochs, eval_every
+            self.max_seconds = max_seconds
+
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            e = epoch + 1
+            over = self.max_seconds is not None and time.perf_counter() - self.t0 > self.max_seconds
+            score = float("-inf")
+            if e % self.eval_every == 0 or e == self.epochs or over:
+                pred = predict(self.model, self.val["images"], self.scale)
+                score = evaluate(self.val["gt"], dict(zip(self.val["ids"], pred, strict=True)))["map50"]
+            if logs is not None:
+                logs["val_map50"] = score
+            if over:
+                self.model.stop_training = True
+
+    return ValidationMAP
+
+
+def fit_centernet(train: dict, val: dict, scale: float, *, epochs: int = 30, batch_size: int = 8,
                   width: int = 16, levels: int = 3, learning_rate: float = 2e-3,
                   eval_every: int = 1, seed: int = 0, verbose: bool = False,
-                  max_seconds: float | None = None) -> dict[str, Any]:
-    """Train :func:`build_centernet` on a BCCD split; keep the epoch best on validation.
+                  max_seconds: float | None = None) -> Any:
+    """Train :func:`build_centernet` on a BCCD split; keep the epoch best on validation mAP@0.5.
 
-    ``train`` and ``val`` are :func:`medlab.data.load_bccd` results at the same
-    ``scale``. Every ``eval_every`` epochs the validation images are decoded and scored
-    (mAP@0.5, COCO interpolation); the weights of the best such epoch are restored at the
-    end. Adam with a cosine-decaying learning rate; :func:`augment` draws a fresh flip and
-    colour for every image every epoch. ``max_seconds`` stops early (for a time budget).
+    ``train`` and ``val`` are :func:`medlab.data.load_bccd` results at the same ``scale``. The
+    training loop is :func:`medlab.train.fit`: Adam with a cosine-decaying learning rate, the
+    CenterNet loss, the validation loss logged every epoch. Every ``eval_every`` epochs (and at
+    the last one) the validation images are decoded and scored (mAP@0.5, COCO interpolation) by
+    a callback that puts the score into the logs before the keep-best rule reads it; the weights
+    of the best scored epoch are restored at the end. Each epoch reshuffles the images and
+    :func:`augment` draws a fresh flip and colour for every image (see ``CenterNetBatches``).
+    ``max_seconds`` stops early (for a time budget; the cosine schedule is then cut short).
 
     Returns
     -------
-    dict
-        ``model``, ``history`` (per epoch: ``loss``, ``val_loss``, ``val_map50`` (NaN when
-        not evaluated)), ``best_epoch`` (1-based), ``best_val_map50``, ``seconds`` (wall),
-        ``cpu_seconds`` and ``epochs_run``.
+    medlab.train.TrainResult
+        ``history`` holds ``loss``, ``val_loss`` and ``val_map50`` per epoch (NaN where not
+        scored); ``best_value`` is the best validation mAP@0.5.
     """
     import keras
 
-    rng = np.random.default_rng(seed)
+    from medlab.train import fit
+    from medlab.validate import check_int, check_number
+
+    epochs = check_int(epochs, "epochs", low=1)
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    eval_every = check_int(eval_every, "eval_every", low=1)
+    scale = check_number(scale, "scale", low=0, high=1, low_open=True)
+    if max_seconds is not None:
+        max_seconds = check_number(max_seconds, "max_seconds", low=0, low_open=True)
     keras.utils.set_random_seed(seed)
-    x_train, x_val = train["images"], val["images"]
-    model = build_centernet(x_train.shape[1:], width=width, levels=levels)
-    out_shape = model.output_shape[1:3]
-    steps = epochs * int(np.ceil(len(x_train) / batch_size))
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.02)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=centernet_loss())
+    model = build_centernet(train["images"].shape[1:], width=width, levels=levels)
+    out_shape = tuple(model.output_shape[1:3])
+    batches = _batches_class()(train, scale, batch_size, out_shape, seed)
     y_val = encode_targets(val["boxes"], val["labels"], out_shape, scale)
-    history: dict[str, list[float]] = {"loss": [], "val_loss": [], "val_map50": []}
-    best, best_epoch, best_weights = -1.0, 0, None
-    t0, c0 = time.perf_counter(), time.process_time()
-    for epoch in range(1, epochs + 1):
-        xa, ba = augment(x_train, train["boxes"], rng)
-        ya = encode_targets(ba, train["labels"], out_shape, scale)
-        h = model.fit(xa.astype(np.float32), ya, batch_size=batch_size, epochs=1, shuffle=True,
-                      verbose=0)
-        history["loss"].append(float(h.history["loss"][-1]))
-        history["val_loss"].append(float(model.evaluate(x_val.astype(np.float32), y_val,
-                                                        batch_size=16, verbose=0)))
-        score = float("nan")
-        last = epoch == epochs or (max_seconds is not None
-                                   and time.perf_counter() - t0 > max_seconds)
-        if epoch % eval_every == 0 or last:
-            pred = predict(model, x_val, scale)
-            score = evaluate(val["gt"], dict(zip(val["ids"], pred, strict=True)))["map50"]
-            if score > best:
-                best, best_epoch, best_weights = score, epoch, model.get_weights()
-        history["val_map50"].append(score)
-        if verbose:
-            print(f"epoch {epoch:3d}  loss {history['loss'][-1]:.3f}  val loss "
-                  f"{history['val_loss'][-1]:.3f}  val mAP@0.5 {score:.3f}  "
-                  f"{time.perf_counter() - t0:.0f} s", flush=True)
-        if last:
-            break
-    model.set_weights(best_weights)
-    return {"model": model, "history": history, "best_epoch": best_epoch,
-            "best_val_map50": best, "seconds": time.perf_counter() - t0,
-            "cpu_seconds": time.process_time() - c0, "epochs_run": len(history["loss"])}
+    val_data = (val["images"].astype(np.float32), y_val)
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, epochs * batches.steps, alpha=0.02)
+    score = _val_map_class()(val, scale, epochs, eval_every, max_seconds)
+    res = fit(model, batches, _val_dataset(val_data, 16), epochs=epochs, steps_per_epoch=batches.steps,
+              optimizer=keras.optimizers.Adam(schedule), loss=centernet_loss(), monitor="val_map50",
+              mode="max", callbacks=[score], verbose=verbose)
+    res.history["val_map50"] = [v if np.isfinite(v) else float("nan") for v in res.history["val_map50"]]
+    return res
+
+
+def _val_dataset(data: tuple[np.ndarray, np.ndarray], batch_size: int) -> Any:
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices(data).batch(batch_size)
 
 
 # ------------------------------------------------------------------ classical baseline
-def classical_detect(image: np.ndarray, scale: float, wbc_threshold: float = 0.35,
+def classical_detect(image: np.ndarray, scale: float, *, wbc_threshold: float = 0.35,
                      wbc_min_area: float = 2500.0, platelet_threshold: float = 0.3,
                      platelet_max_area: float = 900.0, platelet_size: float = 38.0,
                      rbc_radius: float = 48.0) -> dict[str, np.ndarray]:

@@ -13,7 +13,6 @@ reference metric. TensorFlow is imported inside the functions only.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -49,14 +48,14 @@ def decode_argmax(prob: Any) -> np.ndarray:
     return _as_grade_probabilities(prob).argmax(1)
 
 
-def fit_retinamnist(seed: int = 0, epochs: int | None = None, train_limit: int | None = None,
+def fit_retinamnist(*, seed: int = 0, epochs: int | None = None, train_limit: int | None = None,
                     cache: bool = False, verbose: bool = False) -> dict[str, Any]:
     """Train the CNN project's network with five softmax outputs on RetinaMNIST.
 
     Adam, sparse categorical cross-entropy, random shifts, rotations, contrast
     and left-right flips (a left eye mirrored looks like a right eye), cosine
-    learning rate and early stopping on the validation loss
-    (:func:`medlab.train.standard_callbacks`), recipe :data:`RECIPE_RETINA`.
+    learning rate and early stopping on the validation loss with the best epoch kept
+    (:func:`medlab.train.fit`), recipe :data:`RECIPE_RETINA`.
 
     Parameters
     ----------
@@ -81,34 +80,32 @@ def fit_retinamnist(seed: int = 0, epochs: int | None = None, train_limit: int |
     from medlab import data, models, train, validate
     from medlab.env import seed_everything
 
-    recipe = dict(RECIPE_RETINA, **({} if epochs is None else {"epochs": int(epochs)}))
+    seed = validate.check_int(seed, "seed", low=0)
+    recipe = dict(RECIPE_RETINA)
+    if epochs is not None:
+        recipe["epochs"] = validate.check_int(epochs, "epochs", low=1)
     d = data.load_medmnist("retinamnist")
-    n = len(d["train_images"]) if train_limit is None else min(int(train_limit), len(d["train_images"]))
-    x_tr, y_tr = train.to_float(d["train_images"][:n]), validate.check_labels(d["train_labels"][:n], 5)
-    x_va, y_va = train.to_float(d["val_images"]), validate.check_labels(d["val_labels"], 5)
-    x_te, y_te = train.to_float(d["test_images"]), validate.check_labels(d["test_labels"], 5)
-    stem = (f"retinamnist-seed{int(seed)}-" + model_cache.code_key(
-        ("medlab.ordinal", "medlab.models", "medlab.train", "medlab.data"), seed=int(seed),
-        recipe=recipe, train_images=n)) if cache else ""
-    hit = model_cache.load(stem) if cache else None
-    if hit is not None:
-        model, info = hit[0], hit[1]
-    else:
+    n = len(d["train_images"]) if train_limit is None else \
+        min(validate.check_int(train_limit, "train_limit", low=1), len(d["train_images"]))
+    x_tr, y_tr = train._to_float(d["train_images"][:n]), validate.check_labels(d["train_labels"][:n], 5)
+    x_va, y_va = train._to_float(d["val_images"]), validate.check_labels(d["val_labels"], 5)
+    x_te, y_te = train._to_float(d["test_images"]), validate.check_labels(d["test_labels"], 5)
+
+    def run() -> tuple[Any, dict[str, Any]]:
         seed_everything(seed)
         model = models.pneumonia_cnn(x_tr.shape[1:], n_classes=5, mean=x_tr.mean((0, 1, 2)).tolist(),
                                      variance=x_tr.var((0, 1, 2)).tolist())
-        ds = train.make_dataset(x_tr, y_tr, batch_size=recipe["batch_size"], shuffle=True,
-                                augment=train.augmenter(flip=True, seed=seed), seed=seed)
-        model.compile(optimizer=keras.optimizers.Adam(recipe["lr"]),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        callbacks = train.standard_callbacks(recipe["epochs"], lr=recipe["lr"], patience=recipe["patience"],
-                                             monitor="val_loss", verbose=verbose)
-        t0 = time.perf_counter()
-        hist = model.fit(ds, validation_data=train.make_dataset(x_va, y_va, batch_size=256),
-                         epochs=recipe["epochs"], callbacks=callbacks, verbose=0, shuffle=False)
-        info = {"seconds": time.perf_counter() - t0, "epochs_run": len(hist.history["loss"])}
-        if cache:
-            model_cache.save(stem, model, info)
-    p_val, p_test = train.predict_proba(model, x_va), train.predict_proba(model, x_te)  # (n, 5) rows
+        ds = train._dataset(x_tr, y_tr, recipe["batch_size"], shuffle=True,
+                            augment=train.augmenter(flip=True, seed=seed), seed=seed)
+        schedule = keras.callbacks.LearningRateScheduler(train.cosine_lr(recipe["lr"], recipe["epochs"]))
+        res = train.fit(model, ds, train._dataset(x_va, y_va, 256), epochs=recipe["epochs"],
+                        optimizer=keras.optimizers.Adam(recipe["lr"]), loss="sparse_categorical_crossentropy",
+                        metrics=["accuracy"], monitor="val_loss", mode="min", patience=recipe["patience"],
+                        callbacks=[schedule], verbose=verbose)
+        return model, {"seconds": res.seconds, "epochs_run": res.epochs_run}
+
+    model, info, hit = model_cache.cached(f"retinamnist-seed{seed}", run, code=__name__, use=cache,
+                                          params={"seed": seed, "recipe": recipe, "train_images": n})
+    p_val, p_test = train._predict(model, x_va), train._predict(model, x_te)  # (n, 5) rows
     return {**info, "p_val": p_val, "p_test": p_test, "y_val": y_va, "y_test": y_te,
-            "cached": hit is not None, "model": model}
+            "cached": hit, "model": model}

@@ -7,15 +7,15 @@ T1 template and its GM and WM probability maps (:func:`tissue_labels`, data from
 (:func:`slab_split`); "2.5D" axial slices with their neighbours as channels
 (:func:`axial_slices`); augmentation and the ``tf.data`` pipeline (:func:`augment`,
 :func:`dataset`); the Dice + cross-entropy loss (:func:`dice_ce_loss`); training with the
-epoch of lowest validation loss kept (:class:`Config`, :func:`train`); slice-wise prediction
-(:func:`predict_slices`) and the classical baselines, multi-Otsu (SimpleITK) and a Gaussian
-mixture (scikit-learn) (:func:`baselines`). The benchmark ``python -m tools.bench segmentation``
-runs the same functions. TensorFlow is imported inside the functions only.
+epoch of lowest validation loss kept (:class:`Recipe`, :func:`train`, on :func:`medlab.train.fit`);
+slice-wise prediction (:func:`predict_slices`) and the classical baselines, multi-Otsu
+(SimpleITK) and a Gaussian mixture (scikit-learn) (:func:`baselines`). The benchmark
+``python -m tools.bench segmentation`` runs the same functions. TensorFlow is imported inside
+the functions only.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,8 @@ CROP = (slice(18, 178), slice(20, 212))
 """In-plane crop of the 197x233 axial slices to 160x192 (every brain voxel kept; divisible by 16)."""
 
 
-def tissue_labels(t1: np.ndarray, gm: np.ndarray, wm: np.ndarray, brain_threshold: float = 0.2) -> np.ndarray:
+def tissue_labels(t1: np.ndarray, gm: np.ndarray, wm: np.ndarray, *,
+                  brain_threshold: float = 0.2) -> np.ndarray:
     """Label map 0 background, 1 CSF, 2 GM, 3 WM from the template and its probability maps.
 
     Brain mask: ``t1 > brain_threshold * t1.max()`` (as nilearn's
@@ -42,7 +43,7 @@ def tissue_labels(t1: np.ndarray, gm: np.ndarray, wm: np.ndarray, brain_threshol
     return np.where(brain, probs.argmax(axis=0) + 1, 0).astype(np.uint8)
 
 
-def slab_split(n_slices: int, first: int, last: int, slab: int = 10, gap: int = 2,
+def slab_split(n_slices: int, first: int, last: int, *, slab: int = 10, gap: int = 2,
                pattern: str = "TVTST") -> dict[str, np.ndarray]:
     """Split slices ``first..last`` into slabs of ``slab`` slices assigned by ``pattern``.
 
@@ -60,7 +61,7 @@ def slab_split(n_slices: int, first: int, last: int, slab: int = 10, gap: int = 
     return {"train": np.array(sets["T"]), "val": np.array(sets["V"]), "test": np.array(sets["S"])}
 
 
-def axial_slices(t1: np.ndarray, labels: np.ndarray, z: np.ndarray,
+def axial_slices(t1: np.ndarray, labels: np.ndarray, z: np.ndarray, *,
                  context: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Cropped axial slices: images (n, 160, 192, 2 * context + 1) and labels (n, 160, 192).
 
@@ -75,24 +76,42 @@ def axial_slices(t1: np.ndarray, labels: np.ndarray, z: np.ndarray,
     return x, y
 
 
-def dice_ce_loss(n_classes: int, smooth: float = 1.0) -> Any:
-    """Loss = cross-entropy + (1 - mean soft Dice over classes), for softmax outputs and integer labels."""
+def dice_ce_loss(n_classes: int, *, smooth: float = 1.0) -> Any:
+    """Loss = cross-entropy + (1 - mean soft Dice over classes), for softmax outputs and integer labels.
+
+    The book's one Dice + cross-entropy loss: the U-Net chapter writes it out for 2D slices, the
+    chapter *3D segmentation across patients* uses it on volumes. The soft Dice of each class
+    sums over the batch and every spatial axis (2D or 3D alike), so a class absent from one
+    image still counts; ``smooth`` is added to numerator and denominator.
+
+    Parameters
+    ----------
+    n_classes
+        Number of classes (channels of the softmax output), at least 2.
+    smooth
+        Additive smoothing of the soft Dice.
+    """
     import keras
     from keras import ops
+
+    from medlab.validate import check_int, check_number
+
+    check_int(n_classes, "n_classes", low=2)
+    smooth = check_number(smooth, "smooth", low=0)
 
     def loss(y_true: Any, y_pred: Any) -> Any:
         y_true = ops.cast(ops.reshape(y_true, ops.shape(y_pred)[:-1]), "int32")
         onehot = ops.one_hot(y_true, n_classes)
+        axes = tuple(range(len(y_pred.shape) - 1))
         ce = ops.mean(keras.losses.sparse_categorical_crossentropy(y_true, y_pred))
-        inter = ops.sum(onehot * y_pred, axis=(0, 1, 2))
-        total = ops.sum(onehot + y_pred, axis=(0, 1, 2))
-        soft_dice = (2.0 * inter + smooth) / (total + smooth)
-        return ce + 1.0 - ops.mean(soft_dice)
+        inter = ops.sum(onehot * y_pred, axis=axes)
+        total = ops.sum(onehot + y_pred, axis=axes)
+        return ce + 1.0 - ops.mean((2.0 * inter + smooth) / (total + smooth))
 
     return loss
 
 
-def augment(x: Any, y: Any, shift: int = 8, gain: float = 0.05) -> tuple[Any, Any]:
+def augment(x: Any, y: Any, *, shift: int = 8, gain: float = 0.05) -> tuple[Any, Any]:
     """Random shift (same for image and labels) and a small intensity gain (image only); TensorFlow ops."""
     import tensorflow as tf
 
@@ -106,7 +125,7 @@ def augment(x: Any, y: Any, shift: int = 8, gain: float = 0.05) -> tuple[Any, An
     return img, lab
 
 
-def dataset(x: np.ndarray, y: np.ndarray, batch: int, training: bool, seed: int = 0) -> Any:
+def dataset(x: np.ndarray, y: np.ndarray, *, batch: int, training: bool, seed: int = 0) -> Any:
     """tf.data pipeline: shuffled and augmented for training, plain otherwise."""
     import tensorflow as tf
 
@@ -117,8 +136,8 @@ def dataset(x: np.ndarray, y: np.ndarray, batch: int, training: bool, seed: int 
 
 
 @dataclass
-class Config:
-    """Sizes of one benchmark run."""
+class Recipe:
+    """The chapter's training recipe (sizes chosen on the validation slabs, see the chapter)."""
 
     epochs: int = 32
     base_filters: int = 8
@@ -130,7 +149,7 @@ class Config:
     norm: str = "instance"
 
 
-def baselines(t1: np.ndarray, labels: np.ndarray, train_z: np.ndarray, test_z: np.ndarray,
+def baselines(t1: np.ndarray, labels: np.ndarray, train_z: np.ndarray, test_z: np.ndarray, *,
               seed: int = 0) -> dict[str, np.ndarray]:
     """Label maps of the test slices by multi-Otsu (SimpleITK) and a 3-component Gaussian mixture.
 
@@ -160,44 +179,54 @@ def baselines(t1: np.ndarray, labels: np.ndarray, train_z: np.ndarray, test_z: n
     return out
 
 
-def train(cfg: Config, split: dict[str, np.ndarray], t1: np.ndarray,
-          labels: np.ndarray) -> tuple[Any, dict, float]:
-    """Build and train the U-Net, keeping the weights of the epoch of lowest validation loss.
+def train(recipe: Recipe, split: dict[str, np.ndarray], t1: np.ndarray, labels: np.ndarray, *,
+          verbose: bool = False) -> Any:
+    """Build the U-Net and train it with :func:`medlab.train.fit`, keeping the lowest validation loss.
 
-    A ``keras.callbacks.ModelCheckpoint(save_best_only=True)`` writes the best
-    weights to a temporary file; they are loaded back after the last epoch.
-    Returns (model, history dict, training seconds).
+    The chapter writes the same training in the open with ``ModelCheckpoint(save_best_only=True)``
+    and loads the best weights back after the last epoch; :func:`medlab.train.fit`'s keep-best rule
+    (``EarlyStopping(restore_best_weights=True)`` with a patience of the whole budget) keeps the
+    same epoch: both take the first strict improvement of the validation loss.
+
+    Parameters
+    ----------
+    recipe
+        Sizes and seed (:class:`Recipe`).
+    split
+        ``train`` and ``val`` slice indices (:func:`slab_split`).
+    t1, labels
+        The template and its label map (:func:`tissue_labels`).
+    verbose
+        Print one line per epoch.
+
+    Returns
+    -------
+    medlab.train.TrainResult
     """
-    import tempfile
-    from pathlib import Path
-
     import keras
 
     from medlab.env import seed_everything
     from medlab.models import unet
+    from medlab.train import fit
 
-    seed_everything(cfg.seed)
-    xtr, ytr = axial_slices(t1, labels, split["train"], cfg.context)
-    xva, yva = axial_slices(t1, labels, split["val"], cfg.context)
-    model = unet(xtr.shape[1:], len(CLASSES), cfg.base_filters, cfg.depth, norm=cfg.norm)
-    steps = cfg.epochs * int(np.ceil(len(xtr) / cfg.batch))
-    schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=dice_ce_loss(len(CLASSES)))
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        best = str(Path(tmp) / "best.weights.h5")
-        keep_best = keras.callbacks.ModelCheckpoint(best, monitor="val_loss", save_best_only=True,
-                                                    save_weights_only=True)
-        hist = model.fit(dataset(xtr, ytr, cfg.batch, True, cfg.seed), epochs=cfg.epochs, verbose=0,
-                         shuffle=False, validation_data=dataset(xva, yva, cfg.batch, False),
-                         callbacks=[keep_best])
-        model.load_weights(best)
-    return model, hist.history, time.perf_counter() - start
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"recipe must be a medlab.segmentation.Recipe, got {type(recipe).__name__}")
+    seed_everything(recipe.seed)
+    xtr, ytr = axial_slices(t1, labels, split["train"], context=recipe.context)
+    xva, yva = axial_slices(t1, labels, split["val"], context=recipe.context)
+    model = unet(xtr.shape[1:], len(CLASSES), base_filters=recipe.base_filters, depth=recipe.depth,
+                 norm=recipe.norm)
+    steps = recipe.epochs * int(np.ceil(len(xtr) / recipe.batch))
+    schedule = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=steps)
+    return fit(model, dataset(xtr, ytr, batch=recipe.batch, training=True, seed=recipe.seed),
+               dataset(xva, yva, batch=recipe.batch, training=False), epochs=recipe.epochs,
+               optimizer=keras.optimizers.Adam(schedule), loss=dice_ce_loss(len(CLASSES)), monitor="val_loss",
+               mode="min", verbose=verbose)
 
 
-def predict_slices(model: Any, t1: np.ndarray, z: np.ndarray, context: int = 1) -> np.ndarray:
+def predict_slices(model: Any, t1: np.ndarray, z: np.ndarray, *, context: int = 1) -> np.ndarray:
     """Predicted label maps of axial slices ``z``, pasted back into full-size slices [x, y, len(z)]."""
-    x, _ = axial_slices(t1, np.zeros(t1.shape, np.uint8), z, context)
+    x, _ = axial_slices(t1, np.zeros(t1.shape, np.uint8), z, context=context)
     pred = model.predict(x, batch_size=8, verbose=0).argmax(-1).astype(np.uint8)
     out = np.zeros((t1.shape[0], t1.shape[1], len(z)), np.uint8)
     out[CROP[0], CROP[1]] = np.moveaxis(pred, 0, -1)

@@ -4,7 +4,7 @@ The chapter trains :func:`medlab.models.cnn3d` on AdrenalMNIST3D (adrenal
 gland shapes from abdominal CT, normal or hyperplasia) and VesselMNIST3D
 (vessel segments from brain MR angiography, with or without an aneurysm)
 with 3D augmentation (random flips along the three axes and small shifts),
-early stopping on the validation AUC and the decision
+the best validation-AUC epoch kept (:func:`medlab.train.fit`) and the decision
 threshold chosen on validation. The same recipe runs in the benchmark
 ``python -m tools.bench classification3d``. TensorFlow is imported inside the
 functions only.
@@ -12,12 +12,18 @@ functions only.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 
-from medlab.validate import check_labels, check_volumes
+from medlab.validate import (
+    check_int,
+    check_labels,
+    check_number,
+    check_one_of,
+    check_same_length,
+    check_volumes,
+)
 
 
 def volumes_to_float(volumes: Any) -> np.ndarray:
@@ -25,13 +31,17 @@ def volumes_to_float(volumes: Any) -> np.ndarray:
     arr = np.asarray(volumes)
     if arr.dtype != np.uint8:
         raise TypeError(f"volumes_to_float expects uint8 volumes (0..255), got {arr.dtype}")
-    if arr.ndim == 4:
-        arr = arr[..., None]
-    check_volumes(arr)
+    check_volumes(arr[..., None] if arr.ndim == 4 else arr)
+    return _volumes_to_float(arr)
+
+
+def _volumes_to_float(volumes: np.ndarray) -> np.ndarray:
+    """:func:`volumes_to_float` on checked uint8 volumes."""
+    arr = volumes[..., None] if volumes.ndim == 4 else volumes
     return arr.astype(np.float32) / 255.0
 
 
-def augment3d(volumes: Any, labels: Any, max_shift: int = 2, seed: int | None = None) -> tuple:
+def augment3d(volumes: Any, labels: Any, *, max_shift: int = 2, seed: int | None = None) -> tuple:
     """Random 3D augmentation of one batch: a flip along each axis with probability 1/2, a shift.
 
     Each volume is flipped independently along depth, height and width, then
@@ -83,60 +93,69 @@ stopping, so the patience is now the whole budget (all 24 epochs run; the best v
 kept). The test set played no part in these choices."""
 
 
-def train3d(model: Any, train: tuple[np.ndarray, Any], val: tuple[np.ndarray, Any], epochs: int = 24,
+def train3d(model: Any, train: tuple[np.ndarray, Any], val: tuple[np.ndarray, Any], *, epochs: int = 24,
             batch_size: int = 32, lr: float = 3e-3, patience: int = 8, max_shift: int = 2,
-            augment: bool = True, seed: int = 0, verbose: bool = False) -> dict[str, Any]:
-    """Compile and fit a binary 3D classifier; early stopping on the validation AUC.
+            augment: bool = True, seed: int = 0, verbose: bool = False) -> Any:
+    """Train a binary 3D classifier with :func:`medlab.train.fit`; the best validation AUC is kept.
 
-    Adam, binary cross-entropy, cosine learning-rate decay and early stopping
-    with the best weights restored (:func:`medlab.train.standard_callbacks`).
+    Adam, binary cross-entropy, cosine learning-rate decay (:func:`medlab.train.cosine_lr`),
+    :func:`augment3d` on the training batches, early stopping on the validation AUC with the
+    best weights restored.
 
     Returns
     -------
-    dict
-        ``model``, ``history``, ``seconds`` and ``cpu_seconds`` of training,
-        ``epochs_run`` and ``best_epoch``.
+    medlab.train.TrainResult
     """
-    import keras
-    import tensorflow as tf
-
-    from medlab.train import standard_callbacks
-
     if model.output_shape[-1] != 1:
         raise ValueError("train3d trains binary models (one sigmoid output)")
     shape = model.input_shape[1:]
+    checked = []
+    for (x, y), which in ((train, "train"), (val, "val")):
+        x = check_volumes(x, shape, name=f"{which} volumes")
+        y = check_labels(y, 2, name=f"{which} labels")
+        check_same_length((f"{which} volumes", x), (f"{which} labels", y))
+        checked.append((x, y))
+    return _train3d(model, checked[0], checked[1], epochs=check_int(epochs, "epochs", low=1),
+                    batch_size=check_int(batch_size, "batch_size", low=1),
+                    lr=check_number(lr, "lr", low=0, low_open=True),
+                    patience=check_int(patience, "patience", low=1),
+                    max_shift=check_int(max_shift, "max_shift", low=0), augment=bool(augment), seed=seed,
+                    verbose=verbose)
+
+
+def _train3d(model: Any, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray], *,
+             epochs: int, batch_size: int, lr: float, patience: int, max_shift: int, augment: bool, seed: int,
+             verbose: bool) -> Any:
+    """:func:`train3d` on checked arguments."""
+    import keras
+    import tensorflow as tf
+
+    from medlab.train import cosine_lr, fit
+
     (x_tr, y_tr), (x_va, y_va) = train, val
-    for x, y in ((x_tr, y_tr), (x_va, y_va)):
-        check_volumes(x, shape)
-        if len(check_labels(y, 2)) != len(x):
-            raise ValueError(f"{len(x)} volumes but {len(check_labels(y, 2))} labels")
-    y_tr = check_labels(y_tr, 2).astype(np.float32)
-    y_va = check_labels(y_va, 2).astype(np.float32)
-    ds = tf.data.Dataset.from_tensor_slices((x_tr.astype(np.float32), y_tr))
+    ds = tf.data.Dataset.from_tensor_slices((x_tr.astype(np.float32), y_tr.astype(np.float32)))
     ds = ds.shuffle(len(y_tr), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
     if augment:
         ds = ds.map(lambda a, b: augment3d(a, b, max_shift=max_shift))
     ds = ds.prefetch(tf.data.AUTOTUNE)
-    ds_val = tf.data.Dataset.from_tensor_slices((x_va.astype(np.float32), y_va)).batch(128)
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="binary_crossentropy",
-                  metrics=[keras.metrics.AUC(name="auc")])
-    callbacks = standard_callbacks(epochs, lr=lr, patience=patience, verbose=verbose)
-    t0, c0 = time.perf_counter(), time.process_time()
-    hist = model.fit(ds, validation_data=ds_val, epochs=epochs, callbacks=callbacks, verbose=0,
-                     shuffle=False)  # the dataset shuffles itself
-    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
-    return {"model": model, "history": history, "seconds": seconds, "cpu_seconds": cpu,
-            "epochs_run": len(history["loss"]), "best_epoch": int(np.argmax(history["val_auc"])) + 1}
+    ds_val = tf.data.Dataset.from_tensor_slices((x_va.astype(np.float32), y_va.astype(np.float32))).batch(128)
+    return fit(model, ds, ds_val, epochs=epochs, optimizer=keras.optimizers.Adam(lr),
+               loss="binary_crossentropy", metrics=[keras.metrics.AUC(name="auc")], monitor="val_auc",
+               mode="max", patience=patience, verbose=verbose,
+               callbacks=[keras.callbacks.LearningRateScheduler(cosine_lr(lr, epochs))])
 
 
-def predict_volumes(model: Any, volumes: np.ndarray, batch_size: int = 128) -> np.ndarray:
+def predict_volumes(model: Any, volumes: np.ndarray, *, batch_size: int = 128) -> np.ndarray:
     """Probability of class 1 for each volume, as a flat float array."""
     x = check_volumes(volumes, model.input_shape[1:])
+    return _predict_volumes(model, x, check_int(batch_size, "batch_size", low=1))
+
+
+def _predict_volumes(model: Any, x: np.ndarray, batch_size: int = 128) -> np.ndarray:
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64)[:, 0]
 
 
-def fit_medmnist3d(name: str, seed: int = 0, size: int = 28, epochs: int | None = None,
+def fit_medmnist3d(name: str, *, seed: int = 0, size: int = 28, epochs: int | None = None,
                    train_limit: int | None = None, verbose: bool = False,
                    cache: bool = False) -> dict[str, Any]:
     """The chapter's whole 3D recipe on one binary MedMNIST3D data set, for one seed.
@@ -162,10 +181,9 @@ def fit_medmnist3d(name: str, seed: int = 0, size: int = 28, epochs: int | None 
         Print one line per epoch.
     cache
         Reuse the model and outputs of an identical earlier call from
-        :mod:`medlab.cache` (keyed by the code of ``medlab.train3d``,
-        ``medlab.models``, ``medlab.train``, ``medlab.data`` and the arguments) and
-        store this one there; ``cached`` tells which. Off by default: the benchmark
-        measures training.
+        :mod:`medlab.cache` (keyed by the code this module reaches, the arguments and the
+        library versions) and store this one there; ``cached`` tells which. Off by default:
+        the benchmark measures training.
 
     Returns
     -------
@@ -184,40 +202,35 @@ def fit_medmnist3d(name: str, seed: int = 0, size: int = 28, epochs: int | None 
     from medlab.metrics import threshold_youden
     from medlab.train import binary_report
 
-    if name not in RECIPES3D:
-        raise ValueError(f"no 3D recipe for {name!r}; known: {sorted(RECIPES3D)}")
+    check_one_of(name, "name", RECIPES3D)
+    seed = check_int(seed, "seed", low=0)
+    size = check_int(size, "size", low=1)
     recipe = dict(RECIPES3D[name])
     if epochs is not None:
-        recipe["epochs"] = int(epochs)
+        recipe["epochs"] = check_int(epochs, "epochs", low=1)
     d = data.load_medmnist(name, size=size)
-    n = len(d["train_images"]) if train_limit is None else min(int(train_limit), len(d["train_images"]))
-    stem = (f"{name}-{size}-seed{int(seed)}-" + model_cache.code_key(
-        ("medlab.train3d", "medlab.models", "medlab.train", "medlab.data"), name=name, seed=int(seed),
-        size=int(size), recipe=recipe, train_images=n)) if cache else ""
-    if cache and (hit := model_cache.load(stem)) is not None:
-        info = {k: np.asarray(v) if k in _ARRAYS else v for k, v in hit[1].items()}
-        return {**info, "model": hit[0], "cached": True}
-    x_tr, y_tr = volumes_to_float(d["train_images"][:n]), d["train_labels"][:n]
-    x_va, y_va = volumes_to_float(d["val_images"]), check_labels(d["val_labels"], 2)
-    x_te, y_te = volumes_to_float(d["test_images"]), check_labels(d["test_labels"], 2)
-    seed_everything(seed)
-    model = models.cnn3d(x_tr.shape[1:], widths=recipe["widths"], mean=float(x_tr.mean()),
-                         variance=float(x_tr.var()))
-    res = train3d(model, (x_tr, y_tr), (x_va, y_va), epochs=recipe["epochs"],
-                  batch_size=recipe["batch_size"], lr=recipe["lr"], patience=recipe["patience"],
-                  max_shift=recipe["max_shift"], seed=seed, verbose=verbose)
-    p_va, p_te = predict_volumes(model, x_va), predict_volumes(model, x_te)
-    threshold = threshold_youden(y_va, p_va)
-    out = binary_report(y_te, p_te, threshold)
-    out.update({k: res[k] for k in ("seconds", "cpu_seconds", "epochs_run", "best_epoch", "model",
-                                    "history")})
-    out.update({"val_auc": float(roc_auc_score(y_va, p_va)), "y_val": y_va, "p_val": p_va,
-                "y_test": y_te, "p_test": p_te, "cached": False})
-    if cache:
-        model_cache.save(stem, model, {k: v.tolist() if isinstance(v, np.ndarray) else
-                                       (v.item() if isinstance(v, np.generic) else v)
-                                       for k, v in out.items() if k != "model"})
-    return out
+    n = len(d["train_images"]) if train_limit is None else \
+        min(check_int(train_limit, "train_limit", low=1), len(d["train_images"]))
 
+    def run() -> tuple[Any, dict[str, Any]]:
+        x_tr, y_tr = _volumes_to_float(d["train_images"][:n]), check_labels(d["train_labels"][:n], 2)
+        x_va, y_va = _volumes_to_float(d["val_images"]), check_labels(d["val_labels"], 2)
+        x_te, y_te = _volumes_to_float(d["test_images"]), check_labels(d["test_labels"], 2)
+        seed_everything(seed)
+        model = models.cnn3d(x_tr.shape[1:], widths=recipe["widths"], mean=float(x_tr.mean()),
+                             variance=float(x_tr.var()))
+        res = _train3d(model, (x_tr, y_tr), (x_va, y_va), epochs=recipe["epochs"],
+                       batch_size=recipe["batch_size"], lr=recipe["lr"], patience=recipe["patience"],
+                       max_shift=recipe["max_shift"], augment=True, seed=seed, verbose=verbose)
+        p_va, p_te = _predict_volumes(model, x_va), _predict_volumes(model, x_te)
+        out = binary_report(y_te, p_te, threshold_youden(y_va, p_va))
+        out.update({"seconds": res.seconds, "cpu_seconds": res.cpu_seconds, "epochs_run": res.epochs_run,
+                    "best_epoch": res.best_epoch, "history": res.history,
+                    "val_auc": float(roc_auc_score(y_va, p_va)), "y_val": y_va, "p_val": p_va,
+                    "y_test": y_te, "p_test": p_te})
+        return model, out
 
-_ARRAYS = ("y_val", "p_val", "y_test", "p_test")
+    model, out, hit = model_cache.cached(f"{name}-{size}-seed{seed}", run, code=__name__, use=cache,
+                                         params={"name": name, "seed": seed, "size": size, "recipe": recipe,
+                                                 "train_images": n})
+    return {**out, "cached": hit, "model": model}

@@ -16,15 +16,6 @@ def test_target_line():
     assert "training <= 600 s NOT met" in line
 
 
-def test_slices_round_trip():
-    import numpy as np
-
-    x = np.arange(2 * 4 * 6 * 3).reshape(2, 4, 6, 3, 1).astype(np.float32)
-    xs, ys = bench.slices_2d(x, x[..., 0].astype(np.uint8))
-    assert xs.shape == (6, 4, 6, 1) and ys.shape == (6, 4, 6)
-    np.testing.assert_array_equal(xs[1, ..., 0], x[0, :, :, 1, 0])  # slice 1 of patient 0
-
-
 def test_tiny_run_prints_the_table(capsys):
     assert bench.main(["--tiny"]) == 0
     out = capsys.readouterr().out

@@ -103,3 +103,49 @@ def test_classical_detector_on_a_real_image():
     assert (out["labels"] == 1).any()  # every BCCD image shows a violet white-cell nucleus
     with pytest.raises(ValueError, match="RGB"):
         cn.classical_detect(img[..., 0], 0.5)
+
+
+def _small_bccd(n):
+    from medlab import data
+
+    try:
+        splits = {s: data.load_bccd(s, scale=0.25) for s in ("train", "val")}
+    except data.DataError:
+        pytest.skip("BCCD files not available offline (set MEDLAB_DATA_DIR)")
+    out = {}
+    for s, d in splits.items():
+        ids = d["ids"][:n]
+        out[s] = {"ids": ids, "images": d["images"][:n], "boxes": d["boxes"][:n], "labels": d["labels"][:n],
+                  "gt": {i: d["gt"][i] for i in ids}}
+    return out["train"], out["val"]
+
+
+def test_training_batches_are_a_pure_function_of_their_index():
+    """Keras prefetches and samples batches to learn their shapes: the augmentation of batch i must
+    not depend on the order in which it is asked for."""
+    train, _ = _small_bccd(10)
+    batches = cn._batches_class()(train, 0.25, 4, (30, 40), 0)
+    assert batches.steps == 3 and batches.num_batches is None  # endless; fit() gets steps_per_epoch
+    a, later_a = batches[4], (batches[0], batches[4])[1]
+    np.testing.assert_array_equal(a[0], later_a[0])
+    np.testing.assert_array_equal(a[1], later_a[1])
+    assert a[0].shape == (4, 120, 160, 3) and a[1].shape == (4, 30, 40, 8)
+    assert batches[2][0].shape[0] == 2  # the last batch of an epoch holds the remainder
+    assert not np.array_equal(batches[0][0], batches[3][0])  # epoch 2 reshuffles and re-augments
+
+
+def test_fit_centernet_scores_validation_and_keeps_the_best_scored_epoch():
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    train, val = _small_bccd(6)
+    runs = [cn.fit_centernet(train, val, 0.25, epochs=3, batch_size=4, width=4, eval_every=2, seed=1)
+            for _ in range(2)]
+    res = runs[0]
+    assert res.history["loss"] == runs[1].history["loss"]  # deterministic
+    scored = res.history["val_map50"]
+    assert np.isnan(scored[0]) and np.isfinite(scored[1]) and np.isfinite(scored[2])  # epoch 2, and the last
+    assert res.best_epoch in (2, 3) and res.best_value == np.nanmax(scored)
+    assert len(res.history["val_loss"]) == 3 and res.monitor == "val_map50"
+    with pytest.raises(ValueError, match="eval_every"):
+        cn.fit_centernet(train, val, 0.25, epochs=1, eval_every=0)

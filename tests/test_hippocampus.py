@@ -95,7 +95,7 @@ def test_medlab_conv3d_matches_scipy_and_keras(padding):
     rng = np.random.default_rng(2)
     vol, k = rng.random((6, 7, 5)), rng.random((3, 3, 3))
     got = conv3d(vol, k, padding=padding)
-    assert got.shape == tuple(conv_output_size(n, 3, 1, padding) for n in vol.shape)
+    assert got.shape == tuple(conv_output_size(n, 3, padding=padding) for n in vol.shape)
     p = {"valid": 0, "same": 1}.get(padding, padding)
     full = ndimage.correlate(np.pad(vol, p), k, mode="constant")  # scipy centres the kernel
     np.testing.assert_allclose(got, full[1:-1, 1:-1, 1:-1], rtol=1e-6)
@@ -211,3 +211,33 @@ def test_sample_patch_cuts_the_right_voxels():
     assert x.shape == (8, 8, 8)
     with pytest.raises(ValueError, match="do not match"):
         hc.sample_patch(img, lab, (8, 8), rng)
+
+
+def test_slices_round_trip():
+    x = np.arange(2 * 4 * 6 * 3).reshape(2, 4, 6, 3, 1).astype(np.float32)
+    xs, ys = hc.slices_2d(x, x[..., 0].astype(np.uint8))
+    assert xs.shape == (6, 4, 6, 1) and ys.shape == (6, 4, 6)
+    np.testing.assert_array_equal(xs[1, ..., 0], x[0, :, :, 1, 0])  # slice 1 of patient 0
+
+
+def test_recipe_trainers_refuse_mismatched_input():
+    x = np.zeros((2, 8, 8, 8, 1), np.float32)
+    with pytest.raises(ValueError, match="training volumes has 2 entries but training labels has 1"):
+        hc.train_3d(hc.Recipe(epochs=1), (x, np.zeros((1, 8, 8, 8))), (x, np.zeros((2, 8, 8, 8))))
+    with pytest.raises(ValueError, match="validation labels must have the volumes' shape"):
+        hc.train_2d(hc.Recipe(epochs=1), (x, np.zeros((2, 8, 8, 8))), (x, np.zeros((2, 8, 8, 4))))
+
+
+def test_evaluate_and_summarise_a_perfect_prediction():
+    from medlab.data import HippocampusCase
+
+    label = np.zeros((6, 7, 5), np.uint8)
+    label[1:3, 2:5, 1:4], label[3:5, 2:5, 1:4] = 1, 2
+    case = HippocampusCase(7, label.astype(np.float32), label, (1.0, 1.0, 2.0), "float32")
+    padded, _ = hc.pad_to_shape(label, (8, 8, 8))
+    rows = hc.evaluate({7: case}, [7], padded[None])
+    assert [r["label"] for r in rows] == ["anterior", "posterior"]
+    assert all(r["dice"] == 1.0 and r["hd95"] == 0.0 for r in rows)
+    assert rows[0]["volume_ref"] == rows[0]["volume_pred"] == 2 * 3 * 3 * 2.0
+    summary = hc.summarise(rows)
+    assert summary["anterior"] == {"dice": 1.0, "hd95": 0.0, "abs_volume_error": 0.0}

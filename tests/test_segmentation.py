@@ -61,3 +61,26 @@ def test_dice_ce_loss_matches_numpy():
     sd = (2 * (onehot * p).sum((0, 1, 2)) + 1) / ((onehot + p).sum((0, 1, 2)) + 1)
     got = float(seg.dice_ce_loss(3)(y, p.astype(np.float32)))
     assert got == pytest.approx(ce + 1 - sd.mean(), rel=1e-5)
+
+
+def test_dice_ce_loss_sums_over_every_axis_of_a_volume_batch():
+    """The one loss serves the 3D U-Net too (chapter hippocampus): batch, depth, height and width."""
+    pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(2, 3, 4, 5, 3))
+    p = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    y = rng.integers(0, 3, (2, 3, 4, 5))
+    onehot = np.eye(3)[y]
+    ce = -np.mean(np.log(np.take_along_axis(p, y[..., None], -1)))
+    sd = (2 * (onehot * p).sum((0, 1, 2, 3)) + 0.5) / ((onehot + p).sum((0, 1, 2, 3)) + 0.5)
+    got = float(seg.dice_ce_loss(3, smooth=0.5)(y, p.astype(np.float32)))
+    assert got == pytest.approx(ce + 1 - sd.mean(), rel=1e-5)
+
+
+def test_dice_ce_loss_checks_its_arguments():
+    with pytest.raises(ValueError, match="n_classes must be an integer >= 2"):
+        seg.dice_ce_loss(1)
+    with pytest.raises(TypeError, match="n_classes must be an integer"):
+        seg.dice_ce_loss(3.0)
+    with pytest.raises(ValueError, match="smooth"):
+        seg.dice_ce_loss(3, smooth=-1.0)

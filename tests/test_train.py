@@ -130,7 +130,8 @@ def test_training_is_deterministic_with_a_seed_and_timed():
     tf.config.experimental.enable_op_determinism()  # what medlab.setup(tensorflow=True) does
     a, b = _fit(0), _fit(0)
     assert a.history["loss"] == b.history["loss"]
-    assert len(a.epoch_seconds) == 2 and a.seconds > 0 and a.cpu_seconds > 0
+    assert len(a.epoch_seconds) == 2 == a.epochs_run and a.seconds > 0 and a.cpu_seconds > 0
+    assert a.monitor == "val_auc" and a.best_epoch == int(np.argmax(a.history["val_auc"])) + 1
     x, _ = _toy(8)
     np.testing.assert_array_equal(train.predict_proba(a.model, x), train.predict_proba(b.model, x))
     c = _fit(1)
@@ -205,3 +206,97 @@ def test_tta_predict_with_the_augmenter_is_repeatable_and_checks_input():
         train.tta_predict(model, x, train.augmenter(), copies=-1)
     with pytest.raises(ValueError, match="shape"):
         train.tta_predict(model, x, lambda im, training=True: np.asarray(im)[:, :20], copies=1)
+
+
+# ------------------------------------------------------------------ the one training loop
+def _regression_data(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x @ np.array([1.0, -2.0, 0.5, 0.0]) + rng.normal(0, 0.3, 64)).astype("float32")
+    return x, y
+
+
+def _dense(seed=0):
+    import keras
+
+    seed_everything(seed)
+    inputs = keras.Input((4,))
+    return keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Dense(8, activation="relu")(inputs)))
+
+
+def _datasets(seed=0):
+    import tensorflow as tf
+
+    x, y = _regression_data(seed)
+    train_ds = tf.data.Dataset.from_tensor_slices((x[:48], y[:48])).shuffle(48, seed=seed).batch(8)
+    return train_ds, tf.data.Dataset.from_tensor_slices((x[48:], y[48:])).batch(8)
+
+
+def test_fit_keeps_the_epoch_modelcheckpoint_keeps(tmp_path):
+    """The keep-best rule (EarlyStopping, restore_best_weights) and the chapter's open version
+    (ModelCheckpoint(save_best_only) + load_weights) end with the same epoch and the same weights."""
+    import keras
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    epochs = 12
+    ours = train.fit(_dense(), *_datasets(), epochs=epochs, optimizer=keras.optimizers.SGD(0.3), loss="mse",
+                     monitor="val_loss", mode="min")
+    model = _dense()
+    model.compile(optimizer=keras.optimizers.SGD(0.3), loss="mse")
+    best = tmp_path / "best.weights.h5"
+    train_ds, val_ds = _datasets()
+    hist = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, shuffle=False,
+                     callbacks=[keras.callbacks.ModelCheckpoint(best, monitor="val_loss", save_best_only=True,
+                                                                save_weights_only=True)])
+    model.load_weights(best)
+    assert ours.history["val_loss"] == [float(v) for v in hist.history["val_loss"]]
+    assert ours.best_epoch == int(np.argmin(hist.history["val_loss"])) + 1
+    assert ours.best_epoch < epochs, "a learning rate this high must overshoot, or the test proves nothing"
+    for a, b in zip(ours.model.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert ours.best_value == min(ours.history["val_loss"])
+    assert ours.epochs_run == epochs == len(ours.epoch_seconds) and ours.seconds > 0 and ours.cpu_seconds > 0
+
+
+def test_fit_first_best_wins_and_the_best_weights_come_back():
+    """A callback writes a score with a tie (epochs 2 and 3) into the logs before the keep-best rule
+    reads it, as the detector's validation mAP does: epoch 2 is kept, and its weights restored."""
+    import keras
+
+    scores = [0.5, 0.7, 0.7, 0.6]
+    snapshots = []
+
+    class Score(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_score"] = scores[epoch]
+            snapshots.append([w.copy() for w in self.model.get_weights()])
+
+    res = train.fit(_dense(), *_datasets(), epochs=4, optimizer=keras.optimizers.SGD(0.05), loss="mse",
+                    monitor="val_score", mode="max", callbacks=[Score()])
+    assert res.history["val_score"] == scores and res.best_epoch == 2 and res.best_value == 0.7
+    for a, b in zip(res.model.get_weights(), snapshots[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not all(np.array_equal(a, b) for a, b in zip(snapshots[1], snapshots[3], strict=True))
+
+
+def test_fit_stops_after_patience_and_checks_its_arguments():
+    import keras
+
+    class Flat(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_score"] = 1.0 if epoch == 0 else 0.0
+
+    res = train.fit(_dense(), *_datasets(), epochs=10, optimizer=keras.optimizers.SGD(0.05), loss="mse",
+                    monitor="val_score", mode="max", patience=2, callbacks=[Flat()])
+    assert res.epochs_run == 3 and res.best_epoch == 1
+    kwargs = {"epochs": 1, "optimizer": "sgd", "loss": "mse", "monitor": "val_loss", "mode": "min"}
+    with pytest.raises(ValueError, match="mode must be one of"):
+        train.fit(_dense(), *_datasets(), **{**kwargs, "mode": "auto"})
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
+        train.fit(_dense(), *_datasets(), **{**kwargs, "epochs": 0})
+    with pytest.raises(ValueError, match="monitor 'val_auc' was never logged"):
+        with pytest.warns(UserWarning):  # Keras warns each epoch; fit then refuses the result
+            train.fit(_dense(), *_datasets(), **{**kwargs, "monitor": "val_auc"})
+    with pytest.raises(TypeError, match="fit"):
+        train.fit(_dense(), *_datasets(), 1)  # options are keyword-only

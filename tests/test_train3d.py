@@ -1,7 +1,4 @@
-"""Tests of the 3D CNN (medlab.models.cnn3d) and its training helpers (medlab.train3d).
-
-For the planned chapter *Applications* (issue #18).
-"""
+"""The 3D CNN (medlab.models.cnn3d) and its training helpers (medlab.train3d), chapter *Applications*."""
 
 from __future__ import annotations
 
@@ -95,16 +92,18 @@ def test_train3d_learns_a_separable_toy_problem():
     seed_everything(0)
     m = models.cnn3d((8, 8, 8, 1), widths=(4, 4, 8), mean=float(x.mean()), variance=float(x.var()))
     r = train3d.train3d(m, (x, y), (x, y), epochs=6, batch_size=16, lr=1e-2, patience=6, max_shift=1)
-    assert r["epochs_run"] >= 1 and r["seconds"] > 0
-    assert max(r["history"]["val_auc"]) > 0.95
+    assert r.epochs_run >= 1 and r.seconds > 0 and r.monitor == "val_auc"
+    assert r.best_value == max(r.history["val_auc"]) > 0.95
     p = train3d.predict_volumes(m, x)
     assert p.shape == (n,)
     with pytest.raises(ValueError, match="labels"):
         train3d.train3d(m, (x, y[:10]), (x, y), epochs=1)
+    with pytest.raises(TypeError, match="epochs must be an integer"):
+        train3d.train3d(m, (x, y), (x, y), epochs=2.0)
 
 
 def test_fit_medmnist3d_rejects_unknown_dataset():
-    with pytest.raises(ValueError, match="no 3D recipe"):
+    with pytest.raises(ValueError, match="name must be one of .adrenalmnist3d., .vesselmnist3d."):
         train3d.fit_medmnist3d("pneumoniamnist")
 
 

@@ -101,12 +101,12 @@ def main(argv: list[str] | None = None) -> int:
                                   learning_rate=args.learning_rate, eval_every=args.eval_every,
                                   seed=args.seed, verbose=args.verbose,
                                   max_seconds=args.max_train_seconds)
-    print(f"CenterNet: {fit['model'].count_params():,} parameters, {fit['epochs_run']} epochs in "
-          f"{fit['seconds']:.0f} s wall ({fit['cpu_seconds']:.0f} s CPU); best validation mAP@0.5 "
-          f"{fit['best_val_map50']:.3f} at epoch {fit['best_epoch']}")
+    print(f"CenterNet: {fit.model.count_params():,} parameters, {fit.epochs_run} epochs in "
+          f"{fit.seconds:.0f} s wall ({fit.cpu_seconds:.0f} s CPU); best validation mAP@0.5 "
+          f"{fit.best_value:.3f} at epoch {fit.best_epoch}")
 
     test = splits["test"]
-    pred = dict(zip(test["ids"], centernet.predict(fit["model"], test["images"], args.scale),
+    pred = dict(zip(test["ids"], centernet.predict(fit.model, test["images"], args.scale),
                     strict=True))
     net = detection.evaluate(test["gt"], pred)
     coco = detection.coco_eval(test["gt"], pred)
@@ -120,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
           f"pycocotools {'agrees' if agree else 'DISAGREES'}; VOC all-point mAP@0.5 "
           f"{detection.evaluate(test['gt'], pred, method='voc')['map50']:.3f}):")
     print(format_table(classical, net, detection.CLASSES))
-    print(f"training {fit['seconds']:.0f} s wall, {fit['cpu_seconds']:.0f} s CPU; peak memory "
+    print(f"training {fit.seconds:.0f} s wall, {fit.cpu_seconds:.0f} s CPU; peak memory "
           f"{peak_mib():.0f} MiB; load average at end {os.getloadavg()[0]:.2f}")
-    print(target_line(net, fit["seconds"]))
+    print(target_line(net, fit.seconds))
     return 0
 
 

@@ -20,13 +20,12 @@ slabs only; the test slabs are not read.
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
 import numpy as np
 
 from medlab.segmentation import (
-    Config,
+    Recipe,
     baselines,
     predict_slices,
     slab_split,
@@ -40,7 +39,7 @@ SELECT_GRID = [{"norm": norm, "batch": batch} for norm in ("instance", "batch") 
 """Candidates compared by ``--select``: normalisation x batch size."""
 
 
-def run(cfg: Config) -> dict[str, Any]:
+def run(cfg: Recipe) -> dict[str, Any]:
     """One benchmark run: data, training, evaluation and baselines; returns the numbers."""
     from medlab.data import load_mni152
     from medlab.metrics import dice_per_class
@@ -49,15 +48,13 @@ def run(cfg: Config) -> dict[str, Any]:
     labels = tissue_labels(t1, gm, wm)
     zs = np.flatnonzero(labels.any(axis=(0, 1)))
     split = slab_split(t1.shape[2], int(zs[0]), int(zs[-1]))
-    cpu0 = time.process_time()
-    model, _, seconds = train(cfg, split, t1, labels)
-    cpu = time.process_time() - cpu0
+    res = train(cfg, split, t1, labels)
     truth = labels[:, :, split["test"]]
-    pred = predict_slices(model, t1, split["test"], cfg.context)
+    pred = predict_slices(res.model, t1, split["test"], context=cfg.context)
     results = {"U-Net": dice_per_class(pred, truth, [1, 2, 3])}
-    for name, pred in baselines(t1, labels, split["train"], split["test"], cfg.seed).items():
+    for name, pred in baselines(t1, labels, split["train"], split["test"], seed=cfg.seed).items():
         results[name] = dice_per_class(pred, truth, [1, 2, 3])
-    return {"dice": results, "train_seconds": seconds, "train_cpu_seconds": cpu,
+    return {"dice": results, "train_seconds": res.seconds, "train_cpu_seconds": res.cpu_seconds,
             "n_slices": {k: len(v) for k, v in split.items()}}
 
 
@@ -65,7 +62,7 @@ def select(epochs: int = SELECT_EPOCHS, seed: int = 0,
            grid: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Train every candidate of ``grid`` and score it on the validation slabs only.
 
-    Each candidate is the benchmark's :class:`Config` with ``epochs`` and the
+    Each candidate is the chapter's :class:`medlab.segmentation.Recipe` with ``epochs`` and the
     candidate's fields replaced; its kept weights (lowest validation loss) are
     scored by the Dice of CSF, GM and WM on the validation slices. Returns one
     row per candidate. The test slices are never read.
@@ -81,13 +78,12 @@ def select(epochs: int = SELECT_EPOCHS, seed: int = 0,
     split = slab_split(t1.shape[2], int(zs[0]), int(zs[-1]))
     rows = []
     for cand in grid or SELECT_GRID:
-        cfg = replace(Config(epochs=epochs, seed=seed), **cand)
-        model, hist, seconds = train(cfg, split, t1, labels)
-        pred = predict_slices(model, t1, split["val"], cfg.context)
+        cfg = replace(Recipe(epochs=epochs, seed=seed), **cand)
+        res = train(cfg, split, t1, labels)
+        pred = predict_slices(res.model, t1, split["val"], context=cfg.context)
         d = dice_per_class(pred, labels[:, :, split["val"]], [1, 2, 3])
-        rows.append({**cand, "val_loss": float(min(hist["val_loss"])),
-                     "best_epoch": int(np.argmin(hist["val_loss"])) + 1,
-                     "val_dice": [d[1], d[2], d[3]], "seconds": seconds})
+        rows.append({**cand, "val_loss": res.best_value, "best_epoch": res.best_epoch,
+                     "val_dice": [d[1], d[2], d[3]], "seconds": res.seconds})
     return rows
 
 
@@ -96,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tools.bench segmentation",
                                 description=__doc__.split("\n")[0])
     p.add_argument("--epochs", type=int, default=None,
-                   help=f"default {Config.epochs}, or {SELECT_EPOCHS} with --select")
-    p.add_argument("--base-filters", type=int, default=Config.base_filters)
+                   help=f"default {Recipe.epochs}, or {SELECT_EPOCHS} with --select")
+    p.add_argument("--base-filters", type=int, default=Recipe.base_filters)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tiny", action="store_true", help="1 epoch, 4 base filters, depth 2 (for tests)")
     p.add_argument("--select", action="store_true",
@@ -119,13 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         best = max(rows, key=lambda r: np.mean(r["val_dice"]))
         print(f"best by mean validation Dice: norm={best['norm']}, batch={best['batch']}")
         return 0
-    cfg = Config(epochs=Config.epochs if args.epochs is None else args.epochs,
+    cfg = Recipe(epochs=Recipe.epochs if args.epochs is None else args.epochs,
                  base_filters=args.base_filters, seed=args.seed)
     if args.tiny:
-        cfg = Config(epochs=1, base_filters=4, depth=2, seed=args.seed)
+        cfg = Recipe(epochs=1, base_filters=4, depth=2, seed=args.seed)
     setup(seed=cfg.seed, tensorflow=True)
     out = run(cfg)
-    print(f"config: {cfg} | slices {out['n_slices']}")
+    print(f"recipe: {cfg} | slices {out['n_slices']}")
     print(f"{'method':<18}{'CSF':>8}{'GM':>8}{'WM':>8}{'mean':>8}")
     for method, d in out["dice"].items():
         vals = [d[1], d[2], d[3]]

@@ -61,7 +61,7 @@ def _pads(n: int, k: int, stride: int, dilation: int, padding: Padding, axis: in
     return int(p), int(p)
 
 
-def conv_output_size(n: int, k: int, stride: int = 1, padding: Padding = 0, dilation: int = 1) -> int:
+def conv_output_size(n: int, k: int, *, stride: int = 1, padding: Padding = 0, dilation: int = 1) -> int:
     """Output length along one axis: ``floor((n + p_before + p_after - d*(k-1) - 1) / s) + 1``.
 
     Parameters
@@ -115,7 +115,7 @@ def _as_arrays(x: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return x3.astype(np.result_type(x3, k4, np.float32)), k4, squeeze
 
 
-def conv2d(x: np.ndarray, kernel: np.ndarray, stride: int = 1, padding: Padding = 0,
+def conv2d(x: np.ndarray, kernel: np.ndarray, *, stride: int = 1, padding: Padding = 0,
            dilation: int = 1) -> np.ndarray:
     """2D cross-correlation of an image with a kernel, as a ``Conv2D`` layer computes it (no bias).
 

@@ -192,7 +192,7 @@ def _one_class_inputs(gt: Mapping | Sequence, pred: Mapping | Sequence) -> tuple
     return gts, preds
 
 
-def match_detections(gt_boxes: Any, pred_boxes: Any, scores: Any, iou_threshold: float = 0.5,
+def match_detections(gt_boxes: Any, pred_boxes: Any, scores: Any, *, iou_threshold: float = 0.5,
                      rule: str = "coco") -> np.ndarray:
     """Greedy matching in one image: is each prediction a true positive?
 
@@ -244,7 +244,7 @@ def precision_recall(gt: Mapping | Sequence, pred: Mapping | Sequence, iou_thres
     n_gt = int(sum(len(b) for b in gts.values()))
     all_scores, all_tp = [], []
     for k, (boxes, scores) in preds.items():
-        m = match_detections(gts[k], boxes, scores, iou_threshold, rule)
+        m = match_detections(gts[k], boxes, scores, iou_threshold=iou_threshold, rule=rule)
         order = np.argsort(-scores, kind="stable")
         all_scores.append(scores[order])
         all_tp.append(m[order] >= 0)

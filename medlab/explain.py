@@ -76,7 +76,7 @@ def output_logits(model: Any) -> tuple[Any, Any]:
     return last.input, head
 
 
-def grad_cam(model: Any, images: Any, layer: str | None = None, class_index: int | None = None,
+def grad_cam(model: Any, images: Any, *, layer: str | None = None, class_index: int | None = None,
              upsample: bool = True) -> np.ndarray:
     """Grad-CAM heatmaps for a batch of images, from the gradient of the class logit.
 
@@ -228,7 +228,7 @@ def gradient_map(model: Any, images: Any, class_index: Any = None) -> np.ndarray
     return _gradients(model, x, _classes(model, x, class_index))
 
 
-def integrated_gradients(model: Any, images: Any, baseline: Any = 0.0, steps: int = 32,
+def integrated_gradients(model: Any, images: Any, *, baseline: Any = 0.0, steps: int = 32,
                          class_index: Any = None, batch_size: int = 512) -> np.ndarray:
     """Integrated gradients of the class logit (Sundararajan et al., 2017), trapezoidal rule.
 
@@ -283,7 +283,7 @@ def _positions(size: int, patch: int, stride: int) -> list[int]:
     return pos
 
 
-def occlusion(model: Any, images: Any, patch: int = 4, stride: int = 2, fill: Any = 0.0,
+def occlusion(model: Any, images: Any, *, patch: int = 4, stride: int = 2, fill: Any = 0.0,
               class_index: Any = None, batch_size: int = 512) -> np.ndarray:
     """Occlusion sensitivity (Zeiler and Fergus, 2014): how much the class logit drops
     when a square patch is replaced by ``fill``.
@@ -415,7 +415,7 @@ def pixel_order(maps: Any, seed: int = 0) -> np.ndarray:
     return np.stack([np.lexsort((rng.random(flat.shape[1]), -row)) for row in flat])
 
 
-def deletion_insertion(model: Any, images: Any, maps: Any, steps: int = 28, fill: Any = 0.0,
+def deletion_insertion(model: Any, images: Any, maps: Any, *, steps: int = 28, fill: Any = 0.0,
                        class_index: Any = 1, seed: int = 0,
                        output: str = "probability") -> dict[str, np.ndarray]:
     """Deletion and insertion curves (Petsiuk et al., 2018) of a set of maps.

@@ -87,7 +87,7 @@ def importance_map(roi_size: Sequence[int], mode: str = "constant",
 
 
 def sliding_window_inference(image: np.ndarray, roi_size: Sequence[int],
-                             predictor: Callable[[np.ndarray], np.ndarray], overlap: float = 0.25,
+                             predictor: Callable[[np.ndarray], np.ndarray], *, overlap: float = 0.25,
                              mode: str = "constant", sigma_scale: float = 0.125,
                              batch_size: int = 4) -> np.ndarray:
     """Predict ``image`` window by window and blend the overlapping predictions.

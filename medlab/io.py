@@ -163,7 +163,7 @@ def to_array(image: sitk.Image) -> ImageArray:
     )
 
 
-def from_array(array: np.ndarray, spacing=None, origin=None, direction=None,
+def from_array(array: np.ndarray, *, spacing=None, origin=None, direction=None,
                is_vector: bool = False) -> sitk.Image:
     """Build a SimpleITK image from a ``(z, y, x)`` or ``(y, x)`` array.
 

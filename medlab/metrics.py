@@ -281,7 +281,7 @@ def _check_boot_args(n_boot: int, level: float) -> None:
         raise ValueError(f"level must be a float in (0, 1), e.g. 0.95, got {level!r}")
 
 
-def bootstrap_ci(y_true, scores, statistic: Callable, n_boot: int = 2000, level: float = 0.95,
+def bootstrap_ci(y_true, scores, statistic: Callable, *, n_boot: int = 2000, level: float = 0.95,
                  seed: int = 0, stratified: bool = True) -> BootstrapResult:
     """Percentile bootstrap confidence interval of ``statistic(y_true, scores)``.
 
@@ -322,7 +322,7 @@ def bootstrap_ci(y_true, scores, statistic: Callable, n_boot: int = 2000, level:
     return BootstrapResult(float(statistic(y, s)), float(low), float(high), level, reps)
 
 
-def paired_bootstrap(y_true, scores_a, scores_b, statistic: Callable, n_boot: int = 2000,
+def paired_bootstrap(y_true, scores_a, scores_b, statistic: Callable, *, n_boot: int = 2000,
                      level: float = 0.95, seed: int = 0, stratified: bool = True) -> BootstrapResult:
     """Bootstrap interval of ``statistic(y, a) - statistic(y, b)`` for two models on the same cases.
 

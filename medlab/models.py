@@ -96,7 +96,7 @@ def source_cnn(input_shape: Sequence[int] = (28, 28, 1), n_classes: int = 2,
     return keras.Model(inputs, _classifier_head(x, int(n_classes)), name="source_cnn")
 
 
-def pneumonia_cnn(input_shape: Sequence[int] = (28, 28, 1), n_classes: int = 2,
+def pneumonia_cnn(input_shape: Sequence[int] = (28, 28, 1), *, n_classes: int = 2,
                   widths: Sequence[int] = (16, 32, 64), convs_per_block: int = 2,
                   dropout: float = 0.3, mean: float | Sequence[float] = 0.0,
                   variance: float | Sequence[float] = 1.0) -> Any:
@@ -243,7 +243,7 @@ def _unet_nd(ndim: int, input_shape: Sequence[int], n_classes: int, base_filters
     return keras.Model(inputs, outputs, name=name)
 
 
-def unet(input_shape: tuple[int, int, int] = (256, 256, 3), n_classes: int = 2, base_filters: int = 64,
+def unet(input_shape: tuple[int, int, int] = (256, 256, 3), n_classes: int = 2, *, base_filters: int = 64,
          depth: int = 4, upsampling: str = "transpose", skip: bool = True,
          norm: str | None = None) -> Any:
     """Build a 2D U-Net (Ronneberger et al. 2015) with 'same' padding.
@@ -288,7 +288,7 @@ def unet(input_shape: tuple[int, int, int] = (256, 256, 3), n_classes: int = 2, 
 
 
 def unet3d(input_shape: tuple[int, int, int, int] = (48, 64, 48, 1), n_classes: int = 3,
-           base_filters: int = 8, depth: int = 3, upsampling: str = "transpose", skip: bool = True,
+           *, base_filters: int = 8, depth: int = 3, upsampling: str = "transpose", skip: bool = True,
            norm: str | None = "instance") -> Any:
     """Build a 3D U-Net (Cicek et al. 2016): :func:`unet` with 3x3x3 convolutions.
 
@@ -338,7 +338,7 @@ def unet_table(model: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def cnn3d(input_shape: Sequence[int] = (28, 28, 28, 1), n_classes: int = 2,
+def cnn3d(input_shape: Sequence[int] = (28, 28, 28, 1), *, n_classes: int = 2,
           widths: Sequence[int] = (16, 32, 64), stem_stride: int = 2, dropout: float = 0.3,
           mean: float = 0.0, variance: float = 1.0) -> Any:
     """A small 3D CNN for volumes such as AdrenalMNIST3D and VesselMNIST3D.

@@ -128,7 +128,7 @@ def to_uint8(array01) -> np.ndarray:
     return np.round(arr * 255).astype(np.uint8)
 
 
-def resize_keep_aspect(array, size: int, spacing: Sequence[float] | None = None, order: int = 1,
+def resize_keep_aspect(array, size: int, *, spacing: Sequence[float] | None = None, order: int = 1,
                        pad_value: float = 0.0) -> np.ndarray:
     """Resize a 2D image so its longer side is ``size`` pixels, then pad to ``size x size``.
 

@@ -668,7 +668,7 @@ def example_losses(labels: Any, probabilities: Any, eps: float = 1e-7) -> np.nda
     return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
-def membership_auc(member_losses: Any, nonmember_losses: Any, n_boot: int = 1000, seed: int = 0,
+def membership_auc(member_losses: Any, nonmember_losses: Any, *, n_boot: int = 1000, seed: int = 0,
                    statistic: Callable | None = None) -> Any:
     """AUC of the loss-threshold membership attack, with a bootstrap interval.
 

@@ -193,7 +193,7 @@ def fit_temperature(logits: Any, labels: Any) -> float:
     return float(np.exp(res.x))
 
 
-def add_marker(images: Any, which: Any, size: int = 3, value: float = 1.0,
+def add_marker(images: Any, which: Any, *, size: int = 3, value: float = 1.0,
                corner: tuple[int, int] = (2, 2)) -> np.ndarray:
     """Paint a small square "marker" of ``value`` into the images selected by ``which``.
 
@@ -210,7 +210,7 @@ def add_marker(images: Any, which: Any, size: int = 3, value: float = 1.0,
     return x
 
 
-def train_subset(x_train: np.ndarray, y_train: Any, x_val: np.ndarray, y_val: Any, epochs: int,
+def train_subset(x_train: np.ndarray, y_train: Any, x_val: np.ndarray, y_val: Any, *, epochs: int,
                  seed: int = 0, batch_size: int = 32, augment: bool = True) -> Any:
     """The CNN project's recipe (``medlab.train``, PneumoniaMNIST) on a small training set.
 

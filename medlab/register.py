@@ -92,7 +92,7 @@ class RegistrationResult:
 
 
 def register(fixed: sitk.Image, moving: sitk.Image, kind: str = "rigid",
-             initial: sitk.Transform | None = None, bins: int = 32, sampling: float = 0.1,
+             *, initial: sitk.Transform | None = None, bins: int = 32, sampling: float = 0.1,
              iterations: int = 200, shrink: Sequence[int] = (4, 2, 1),
              smooth_mm: Sequence[float] = (2.0, 1.0, 0.0), seed: int = 1,
              threads: int | None = None) -> RegistrationResult:

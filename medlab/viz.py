@@ -123,7 +123,7 @@ def _overlay_array(overlay, shape):
     return arr
 
 
-def orthogonal_views(image, index: Sequence[int] | None = None, overlay=None, vmin=None, vmax=None,
+def orthogonal_views(image, index: Sequence[int] | None = None, *, overlay=None, vmin=None, vmax=None,
                      overlay_kw: Mapping | None = None, figsize=(12, 4.2)):
     """Axial, coronal and sagittal slices of a 3D image, drawn in mm.
 
@@ -143,7 +143,7 @@ def orthogonal_views(image, index: Sequence[int] | None = None, overlay=None, vm
     return fig
 
 
-def montage(image, axis: str = "axial", n: int = 6, overlay=None, vmin=None, vmax=None,
+def montage(image, axis: str = "axial", *, n: int = 6, overlay=None, vmin=None, vmax=None,
             overlay_kw: Mapping | None = None, figsize=None):
     """``n`` evenly spaced slices of a 3D image along one axis (the static slice scroller)."""
     import matplotlib.pyplot as plt
@@ -201,7 +201,7 @@ def interactive_figure(render, controls, header=None):
     return widgets.VBox([*(controls if header is None else [header]), image])
 
 
-def slice_viewer(image, axis: str = "axial", overlay=None, vmin=None, vmax=None,
+def slice_viewer(image, axis: str = "axial", *, overlay=None, vmin=None, vmax=None,
                  overlay_kw: Mapping | None = None, interactive: bool | None = None):
     """A slider to scroll through the slices of a 3D image, or a static montage.
 
@@ -248,7 +248,7 @@ def window_grid(array, spacing: Sequence[float] | None, windows: Mapping[str, tu
     return fig
 
 
-def window_viewer(array, spacing: Sequence[float] | None = None, level: float = 40.0,
+def window_viewer(array, spacing: Sequence[float] | None = None, *, level: float = 40.0,
                   width: float = 400.0, windows: Mapping[str, tuple[float, float]] | None = None,
                   interactive: bool | None = None):
     """Level and width sliders on a 2D image (CT in HU), or a static :func:`window_grid`.
@@ -308,7 +308,7 @@ def label_rgba(labels: np.ndarray, colors: Sequence[str] = TISSUE_COLORS, alpha:
 
 
 def overlay(ax: Any, image: np.ndarray, labels: np.ndarray | None = None,
-            colors: Sequence[str] = TISSUE_COLORS, alpha: float = 0.45,
+            *, colors: Sequence[str] = TISSUE_COLORS, alpha: float = 0.45,
             window: tuple[float, float] | None = None, extent: Sequence[float] | None = None) -> Any:
     """Draw a greyscale 2D image with an optional label-map overlay on ``ax``.
 
@@ -330,7 +330,8 @@ def overlay(ax: Any, image: np.ndarray, labels: np.ndarray | None = None,
 
 def three_planes(volume: np.ndarray, labels: np.ndarray | None = None,
                  index: Sequence[int] | None = None, spacing: Sequence[float] = (1.0, 1.0, 1.0),
-                 titles: Sequence[str] = ("sagittal", "coronal", "axial"), axes: Sequence[Any] | None = None,
+                 *, titles: Sequence[str] = ("sagittal", "coronal", "axial"),
+                 axes: Sequence[Any] | None = None,
                  **kwargs: Any) -> Any:
     """Show a volume indexed ``[x, y, z]`` (RAS-like, as nibabel returns it) in three planes.
 

@@ -99,7 +99,7 @@ def test_matches_scipy(case):
     x, k, stride, padding, dilation = case
     got = conv2d(x, k, stride=stride, padding=padding, dilation=dilation)
     assert np.allclose(got, scipy_reference(x, k, stride, padding, dilation), atol=1e-10)
-    assert got.shape == tuple(conv_output_size(n, kk, stride, padding, dilation)
+    assert got.shape == tuple(conv_output_size(n, kk, stride=stride, padding=padding, dilation=dilation)
                               for n, kk in zip(x.shape, k.shape, strict=True))
 
 
@@ -142,7 +142,7 @@ def test_three_dimensional_kernel_sums_channels():
     (224, 7, 2, 3, 1, 112), (7, 3, 1, 0, 2, 3), (10, 3, 2, "same", 1, 5), (9, 4, 1, "same", 1, 9),
 ])
 def test_output_size_table(n, k, s, p, d, want):
-    assert conv_output_size(n, k, s, p, d) == want
+    assert conv_output_size(n, k, stride=s, padding=p, dilation=d) == want
 
 
 def test_same_padding_puts_the_extra_zero_after():
@@ -218,7 +218,8 @@ def test_exercise_answers_agree_with_medlab_conv():
     """The exercise module computes its answers without medlab.conv; both must agree."""
     from medlab.exercises import convolution as ex
 
-    assert ex.EXERCISES["q1"].expected() == conv_output_size(conv_output_size(512, 7, 2, 3), 3, 2, 1)
+    after_conv = conv_output_size(512, 7, stride=2, padding=3)
+    assert ex.EXERCISES["q1"].expected() == conv_output_size(after_conv, 3, stride=2, padding=1)
     assert ex.EXERCISES["q2"].expected() == conv2d(GRID, SOBEL_X.T, padding=1)[0, 0]
     assert ex.EXERCISES["q4"].expected() == receptive_field(
         [(3, 1), (3, 1), (2, 2), (3, 1), (3, 1), (2, 2), (3, 1)])[-1]["rf"]

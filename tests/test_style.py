@@ -56,3 +56,27 @@ def test_references_bib_parses_and_has_unique_keys():
     keys = re.findall(r"^@\w+\{([^,\s]+),", path.read_text(), re.M)
     assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
     assert set(parse_file(str(path)).entries) == set(keys)
+
+
+def test_public_functions_take_options_by_keyword():
+    """Data arguments positional, options after ``*`` (as scikit-image does): no public function of
+    medlab takes more than four positional parameters, so a call reads ``unet(shape, 4, depth=3)``."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import medlab
+
+    too_many = []
+    for info in pkgutil.iter_modules(medlab.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"medlab.{info.name}")
+        for name, func in vars(module).items():
+            if name.startswith("_") or not inspect.isfunction(func) or func.__module__ != module.__name__:
+                continue
+            params = inspect.signature(func).parameters.values()
+            positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            if len(positional) > 4:
+                too_many.append(f"medlab.{info.name}.{name}({', '.join(positional)})")
+    assert not too_many, "put the options after '*':\n" + "\n".join(too_many)

@@ -74,7 +74,7 @@ def test_viewers_fall_back_to_figures_without_a_kernel():
     image, arr = _marked_volume()
     assert not viz.widgets_available()  # pytest runs without a Jupyter kernel
     assert isinstance(viz.slice_viewer(image), Figure)
-    assert isinstance(viz.window_viewer(arr[7], (1, 1), 0.5, 1.0), Figure)
+    assert isinstance(viz.window_viewer(arr[7], (1, 1), level=0.5, width=1.0), Figure)
 
 
 def test_viewers_build_widgets_when_asked():

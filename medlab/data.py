@@ -481,10 +481,10 @@ def load_medmnist(name: str, size: int = 28) -> dict[str, np.ndarray]:
     files = info["files"]
     if str(size) not in files:
         raise ValueError(f"{name} comes in sizes {sorted(map(int, files))}, not {size!r}")
-    return read_medmnist_file(fetch(files[str(size)]["name"]), name, check_sizes=True)
+    return _read_medmnist(fetch(files[str(size)]["name"]), name, info, check_sizes=True)
 
 
-def read_medmnist_file(path: str | os.PathLike, name: str,
+def read_medmnist_file(path: str | os.PathLike, name: str, *,
                        check_sizes: bool = False) -> dict[str, np.ndarray]:
     """Read a ``.npz`` file with MedMNIST's layout and check it against the dataset's metadata.
 
@@ -503,7 +503,12 @@ def read_medmnist_file(path: str | os.PathLike, name: str,
     check_sizes
         Also require the official number of rows in every split.
     """
-    info = medmnist_info(name)
+    return _read_medmnist(path, name, medmnist_info(name), check_sizes=check_sizes)
+
+
+def _read_medmnist(path: str | os.PathLike, name: str, info: dict, *,
+                   check_sizes: bool) -> dict[str, np.ndarray]:
+    """:func:`read_medmnist_file` with the dataset's metadata already looked up."""
     with np.load(path, allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
     missing = [f"{s}_{k}" for s in SPLITS for k in ("images", "labels") if f"{s}_{k}" not in arrays]

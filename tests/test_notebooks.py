@@ -89,6 +89,29 @@ def test_chapter_conventions(path):
                 f"{path.name}: write each :alt: text on one line"
 
 
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapters_import_only_public_medlab_modules(path):
+    """A chapter teaches with what a reader installs: public modules of medlab, never a private one
+    (``medlab._x``) and never the workshop (``tools``)."""
+    import ast
+
+    for cell in code_cells(nbformat.read(path, as_version=4)):
+        if "%pip" in cell.source:
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                modules = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                modules = [a.name for a in node.names]
+            else:
+                continue
+            for module in modules:
+                parts = module.split(".")
+                assert parts[0] != "tools", f"{path.name} imports the workshop: {module}"
+                if parts[0] == "medlab":
+                    assert not any(p.startswith("_") for p in parts), f"{path.name} imports {module}"
+
+
 def assert_no_hint_before_an_attempt(nb, name: str) -> None:
     """An executed chapter shows no exercise hint and no bare ``False``/``True`` result.
 

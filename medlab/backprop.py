@@ -608,7 +608,9 @@ def keras_cnn(params: Sequence[Any], *, input_shape: Sequence[int] = (28, 28, 1)
     ``keras.losses.BinaryCrossentropy(from_logits=True)`` as its loss. In
     float64 the comparison is exact to round-off on every device; in float32,
     recent NVIDIA GPUs may compute convolutions and matrix products in TF32,
-    which keeps only about three significant digits.
+    which keeps only about three significant digits. To train it on float64
+    data with ``model.fit``, set ``keras.config.set_floatx("float64")`` first:
+    ``fit`` converts floating-point arrays to that type (float32 by default).
 
     Parameters
     ----------

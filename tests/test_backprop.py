@@ -297,13 +297,17 @@ def test_sgd_on_the_cnn_takes_the_same_steps_as_keras_fit(tf):
     import keras
 
     x, y, params = random_cnn_case(5, n=20, side=12, filters=3, ties=True)
-    ours, history = bp.sgd(bp.cnn_loss_and_grad, params, x, y, learning_rate=0.25, epochs=3,
+    ours, history = bp.sgd(bp.cnn_loss_and_grad, params, x, y, learning_rate=0.1, epochs=3,
                            batch_size=8, seed=1)
-    model = bp.keras_cnn(params, input_shape=(12, 12, 1))
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.25),
-                  loss=keras.losses.BinaryCrossentropy(from_logits=True, dtype="float64"))
-    for order in history["order"]:
-        model.fit(x[order], y[order], batch_size=8, epochs=1, shuffle=False, verbose=0)
+    keras.config.set_floatx("float64")  # fit() converts float arrays to floatx
+    try:
+        model = bp.keras_cnn(params, input_shape=(12, 12, 1))
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1),
+                      loss=keras.losses.BinaryCrossentropy(from_logits=True, dtype="float64"))
+        for order in history["order"]:
+            model.fit(x[order], y[order], batch_size=8, epochs=1, shuffle=False, verbose=0)
+    finally:
+        keras.config.set_floatx("float32")
     for a, b in zip(ours, model.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 

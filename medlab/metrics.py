@@ -199,6 +199,69 @@ def roc_auc_rank(y_true, scores) -> float:
     return auc
 
 
+def uninterpolated_ap(y_true, scores, *, n_positive: int | None = None,
+                      sample_weight=None) -> float:
+    """Average precision without interpolation: AP = Σₙ (Rₙ − Rₙ₋₁) Pₙ over the score thresholds.
+
+    The definition of the chapter *Evaluating a medical image model* and of
+    :func:`sklearn.metrics.average_precision_score` (equal to it, tested): precision ``Pₙ``
+    and recall ``Rₙ`` at every distinct score, from the highest down (tied scores form one
+    threshold), each precision weighted by the rise in recall it comes with.
+
+    Object detection summarises the same ranked list differently: VOC and COCO first replace
+    precision by its envelope (the best precision at that recall or any higher one), see
+    :func:`medlab.detection.interpolated_ap`; on the same ranking that value is never lower.
+    The chapter *Finding blood cells: object detection* computes both on one example.
+
+    Parameters
+    ----------
+    y_true
+        0/1 labels of the scored cases (for a detector: 1 for a true-positive detection).
+    scores
+        Finite scores, higher meaning more likely positive.
+    n_positive
+        Number of positives in the whole population, when some of them received no score at
+        all (a detector's missed objects): recall is then divided by ``n_positive`` and never
+        reaches 1. Default: the positives in ``y_true``. Not combinable with ``sample_weight``.
+    sample_weight
+        Optional non-negative weight per case (as in scikit-learn).
+
+    Raises
+    ------
+    ValueError
+        No positive case (AP undefined), ``n_positive`` smaller than the positives in
+        ``y_true``, bad weights, or non-finite scores.
+    """
+    y = _as_labels(y_true)
+    s = _as_scores(scores, y.size)
+    if sample_weight is None:
+        w = np.ones(y.size)
+    else:
+        if n_positive is not None:
+            raise ValueError("give n_positive or sample_weight, not both (recall's denominator "
+                             "would be ambiguous)")
+        w = np.asarray(sample_weight, dtype=float).reshape(-1)
+        if w.shape[0] != y.size:
+            raise ValueError(f"sample_weight has {w.shape[0]} values but the labels have {y.size}")
+        if not np.all(np.isfinite(w)) or (w < 0).any():
+            raise ValueError("sample_weight must be finite and non-negative")
+    found = float(np.sum(w[y == 1]))
+    total = found if n_positive is None else float(n_positive)
+    if n_positive is not None and (int(n_positive) != n_positive or n_positive < found):
+        raise ValueError(f"n_positive must be a whole number at least the {int(found)} positives "
+                         f"in y_true, got {n_positive}")
+    if total <= 0:
+        raise ValueError("average precision needs at least one positive case")
+    order = np.argsort(-s, kind="stable")
+    s, tp_w, fp_w = s[order], np.cumsum((w * y)[order]), np.cumsum((w * (1 - y))[order])
+    last = np.r_[np.flatnonzero(np.diff(s) != 0), s.size - 1]  # the last case of each tie group
+    tp_w, fp_w = tp_w[last], fp_w[last]
+    called = tp_w + fp_w
+    precision = np.divide(tp_w, called, out=np.zeros_like(tp_w), where=called > 0)
+    recall = tp_w / total
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
 def _roc_points(y_true, scores):
     from sklearn.metrics import roc_curve
 

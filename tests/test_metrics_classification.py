@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import (
     accuracy_score,
+    average_precision_score,
     brier_score_loss,
     confusion_matrix,
     f1_score,
@@ -65,6 +66,46 @@ def test_auc_rank_matches_sklearn_with_ties_or_raises(ys):
             metrics.roc_auc_rank(y, s)
         return
     assert np.isclose(metrics.roc_auc_rank(y, s), roc_auc_score(y, s))
+
+
+@settings(max_examples=300, deadline=None)
+@given(labels_and_scores, st.booleans())
+def test_uninterpolated_ap_matches_sklearn_with_ties_and_weights(ys, weighted):
+    y, s = map(np.array, ys)
+    w = np.random.default_rng(len(y)).uniform(0.1, 3, len(y)) if weighted else None
+    if y.sum() == 0:
+        with pytest.raises(ValueError, match="at least one positive"):
+            metrics.uninterpolated_ap(y, s, sample_weight=w)
+        return
+    ref = average_precision_score(y, s, sample_weight=w)
+    assert metrics.uninterpolated_ap(y, s, sample_weight=w) == pytest.approx(ref, abs=1e-12)
+
+
+def test_uninterpolated_ap_by_hand_and_with_unscored_positives():
+    # ranked: hit, miss, miss, hit, hit, miss, hit (4 positives, all scored)
+    y = np.array([1, 0, 0, 1, 1, 0, 1])
+    s = np.arange(7, 0, -1.0)
+    by_hand = 0.25 * (1 + 2 / 4 + 3 / 5 + 4 / 7)
+    assert metrics.uninterpolated_ap(y, s) == pytest.approx(by_hand)
+    # a fifth positive never scored (a missed object): every recall step is 1/5, not 1/4
+    assert metrics.uninterpolated_ap(y, s, n_positive=5) == pytest.approx(by_hand * 4 / 5)
+    assert metrics.uninterpolated_ap(y, s, n_positive=5) == pytest.approx(
+        average_precision_score(y, s) * 4 / 5)
+    assert metrics.uninterpolated_ap([0, 0], [0.3, 0.2], n_positive=3) == 0.0  # nothing found
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"n_positive": 1}, "at least the 2 positives"),
+    ({"n_positive": 2.5}, "whole number"),
+    ({"n_positive": 3, "sample_weight": [1, 1, 1]}, "not both"),
+    ({"sample_weight": [1, -1, 1]}, "non-negative"),
+    ({"sample_weight": [1, 1]}, "sample_weight has 2 values"),
+])
+def test_uninterpolated_ap_bad_input_raises(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        metrics.uninterpolated_ap([1, 0, 1], [0.9, 0.5, 0.1], **kwargs)
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.uninterpolated_ap([1, 0], [np.nan, 0.1])
 
 
 def test_auc_rank_against_brute_force_pairs():

@@ -6,8 +6,10 @@ The building blocks of the chapter *Finding blood cells: object detection*
 
 * box formats and their conversions (``xyxy``, ``xywh``, centre-size, VOC's 1-based pixels);
 * :func:`box_iou` (N x M), :func:`nms` (greedy non-maximum suppression);
-* :func:`match_detections`, :func:`average_precision` (VOC all-point or COCO 101-point),
-  :func:`evaluate` (AP per class, mAP@0.5 and mAP@[.5:.95]) and :func:`froc`;
+* :func:`match_detections`, :func:`interpolated_ap` and :func:`average_precision` (VOC
+  all-point or COCO 101-point, both on the precision envelope), :func:`evaluate` (AP per class,
+  mAP@0.5 and mAP@[.5:.95]) and :func:`froc`; the classification chapter's AP without
+  interpolation, Σ(ΔR)·P, is :func:`medlab.metrics.uninterpolated_ap`;
 * :func:`parse_voc_xml` and :func:`read_rgb` for the BCCD blood-cell data set (loaded by
   :func:`medlab.data.load_bccd`).
 
@@ -196,11 +198,15 @@ def match_detections(gt_boxes: Any, pred_boxes: Any, scores: Any, *, iou_thresho
                      rule: str = "coco") -> np.ndarray:
     """Greedy matching in one image: is each prediction a true positive?
 
-    Predictions are visited from the highest score down. ``rule="coco"`` (pycocotools): a
-    prediction matches the unmatched ground-truth box of largest IoU, if that IoU is
-    ``>= iou_threshold``. ``rule="voc"`` (the VOC development kit): it looks only at the
-    ground-truth box of largest IoU overall; if that IoU is ``> iou_threshold`` and the box is
-    still unmatched it is a true positive, otherwise (already taken) a false positive.
+    Predictions are visited from the highest score down. ``rule="coco"`` (pycocotools'
+    ``COCOeval.evaluateImg``): a prediction matches the *still unmatched* ground-truth box of
+    largest IoU, if that IoU is ``>= iou_threshold``. ``rule="voc"`` (the VOC development kit's
+    ``VOCevaldet.m``): it looks only at the ground-truth box of largest IoU *overall*; if that
+    IoU is ``>= iou_threshold`` and the box is still unmatched, the prediction is a true
+    positive; if the box is already taken it is a false positive ("multiple detection"), even
+    when another, free box overlaps it enough. (The VOC paper says the overlap must "exceed"
+    0.5, and the kit's Python port in py-faster-rcnn, ``voc_eval.py``, tests ``>``; the kit
+    itself tests ``>=``, as here.)
 
     Returns
     -------
@@ -226,7 +232,7 @@ def match_detections(gt_boxes: Any, pred_boxes: Any, scores: Any, *, iou_thresho
                 matched[i], taken[j] = j, True
         else:
             j = int(np.argmax(iou[i]))
-            if iou[i, j] > iou_threshold and not taken[j]:
+            if iou[i, j] >= iou_threshold and not taken[j]:
                 matched[i], taken[j] = j, True
     return matched
 
@@ -258,14 +264,21 @@ def precision_recall(gt: Mapping | Sequence, pred: Mapping | Sequence, iou_thres
     return {"scores": scores, "tp": tp, "precision": precision, "recall": recall, "n_gt": n_gt}
 
 
-def ap_from_curve(precision: Any, recall: Any, method: str = "coco") -> float:
-    """Area under a ranked precision-recall curve, VOC or COCO style.
+def interpolated_ap(precision: Any, recall: Any, method: str = "coco") -> float:
+    """Interpolated average precision of a ranked precision-recall curve, VOC or COCO style.
 
     Both first replace precision by its *envelope*: at each rank, the highest precision at
-    that rank or any later one (so the curve never rises). ``"voc"`` (VOC 2010 on, all-point):
-    the area under that step curve, summed where recall changes. ``"coco"``: the mean of the
-    envelope read at 101 recall levels 0, 0.01, ..., 1 (0 where the recall level is never
-    reached).
+    that rank or any later one (so the curve never rises). ``"voc"`` (VOC 2010 on, all-point,
+    the kit's ``VOCap.m``): the area under that step curve, summed where recall changes.
+    ``"coco"`` (pycocotools' ``COCOeval.accumulate``): the mean of the envelope read at 101
+    recall levels 0, 0.01, ..., 1 (0 where the recall level is never reached).
+
+    The chapter *Evaluating a medical image model* defines AP without the envelope,
+    Σₙ (Rₙ − Rₙ₋₁) Pₙ (scikit-learn's ``average_precision_score``), computed by
+    :func:`medlab.metrics.uninterpolated_ap`; since the envelope is never below the precision,
+    ``"voc"`` is never below that value on the same ranking. ``precision`` and ``recall`` are
+    one value per ranked detection (as :func:`precision_recall` returns them), recall divided
+    by the number of ground-truth objects, found or not.
     """
     p = np.asarray(precision, dtype=np.float64)
     r = np.asarray(recall, dtype=np.float64)
@@ -299,8 +312,9 @@ def average_precision(gt: Mapping | Sequence, pred: Mapping | Sequence, iou_thre
     iou_threshold
         Minimum IoU for a prediction to count as finding a box.
     method
-        ``"coco"`` (101-point interpolation and pycocotools' matching, IoU >= threshold) or
-        ``"voc"`` (all-point area and the VOC kit's matching, IoU > threshold).
+        ``"coco"`` (101-point interpolation and pycocotools' matching) or ``"voc"`` (all-point
+        area and the VOC kit's matching); see :func:`match_detections` and
+        :func:`interpolated_ap`. Both count a hit at IoU >= ``iou_threshold``.
 
     Returns
     -------
@@ -312,7 +326,7 @@ def average_precision(gt: Mapping | Sequence, pred: Mapping | Sequence, iou_thre
     pr = precision_recall(gt, pred, iou_threshold, method)
     if pr["n_gt"] == 0:
         return float("nan")
-    return ap_from_curve(pr["precision"], pr["recall"], method)
+    return interpolated_ap(pr["precision"], pr["recall"], method)
 
 
 def _class_index(labels: Any, classes: Sequence[str], where: str) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medlab import data
+from medlab import data, metrics
 from medlab import detection as det
 
 
@@ -128,6 +128,92 @@ def test_voc_ap_matches_devkit_formula(seed):
     assert det.average_precision(g, p, 0.5, "voc") == pytest.approx(expected)
 
 
+def voc_devkit_match(gt_voc, det_voc, scores, minoverlap=0.5):
+    """The matching loop of the VOC kit's VOCevaldet.m, on 1-based inclusive integer boxes
+    (areas and overlaps with its "+1"), for one image and one class: TP flags in input order."""
+    order = sorted(range(len(scores)), key=lambda d: -scores[d])  # MATLAB's sort is stable
+    taken = [False] * len(gt_voc)
+    tp = [False] * len(scores)
+    for d in order:
+        bb, ovmax, jmax = det_voc[d], -np.inf, -1
+        for j, bbgt in enumerate(gt_voc):
+            iw = min(bb[2], bbgt[2]) - max(bb[0], bbgt[0]) + 1
+            ih = min(bb[3], bbgt[3]) - max(bb[1], bbgt[1]) + 1
+            if iw > 0 and ih > 0:
+                ua = ((bb[2] - bb[0] + 1) * (bb[3] - bb[1] + 1)
+                      + (bbgt[2] - bbgt[0] + 1) * (bbgt[3] - bbgt[1] + 1) - iw * ih)
+                if iw * ih / ua > ovmax:
+                    ovmax, jmax = iw * ih / ua, j
+        if ovmax >= minoverlap and not taken[jmax]:
+            tp[d], taken[jmax] = True, True
+    return np.array(tp)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_voc_matching_equals_the_devkit_loop(seed):
+    rng = np.random.default_rng(seed)
+    def voc_boxes(n):  # small integer boxes on a small grid: many overlaps, some exact ties
+        xy = rng.integers(1, 30, (n, 2))
+        return np.column_stack([xy, xy + rng.integers(0, 12, (n, 2))])
+    gt_voc, det_voc = voc_boxes(int(rng.integers(1, 8))), voc_boxes(int(rng.integers(1, 12)))
+    scores = rng.permutation(len(det_voc)) / len(det_voc)
+    expected = voc_devkit_match(gt_voc.tolist(), det_voc.tolist(), scores.tolist())
+    got = det.match_detections(det.voc_to_xyxy(gt_voc), det.voc_to_xyxy(det_voc), scores,
+                               0.5, rule="voc") >= 0
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_voc_and_coco_rules_differ_when_the_best_box_is_taken():
+    gt = np.array([[0, 0, 10, 10], [2, 0, 12, 10]], float)  # two overlapping cells
+    # the first detection takes box 0; the second overlaps box 0 most (IoU 0.90) and box 1
+    # enough (IoU 0.74): COCO gives it box 1, VOC calls it a second detection of box 0
+    pred = np.array([[0, 0, 10, 10], [0.5, 0, 10.5, 10]], float)
+    scores = np.array([0.9, 0.8])
+    iou = det.box_iou(pred[1:], gt)[0]
+    assert iou[0] > iou[1] >= 0.5
+    np.testing.assert_array_equal(det.match_detections(gt, pred, scores, rule="coco"), [0, 1])
+    np.testing.assert_array_equal(det.match_detections(gt, pred, scores, rule="voc"), [0, -1])
+
+
+def test_iou_of_exactly_one_half_is_a_hit_in_both_rules():
+    gt, pred = np.array([[0, 0, 10, 10]], float), np.array([[0, 0, 10, 5]], float)
+    assert det.box_iou(pred, gt)[0, 0] == 0.5
+    for rule in ("coco", "voc"):
+        assert det.match_detections(gt, pred, [1.0], 0.5, rule=rule)[0] == 0
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_interpolated_ap_is_never_below_uninterpolated(seed):
+    gt, pred = random_case(np.random.default_rng(seed))
+    for c, (g, p) in det.split_by_class(gt, pred).items():
+        pr = det.precision_recall(g, p, 0.5, "voc")
+        if pr["n_gt"] == 0 or not pr["tp"].any():
+            continue
+        plain = metrics.uninterpolated_ap(pr["tp"], np.arange(len(pr["tp"]), 0, -1.0),
+                                          n_positive=pr["n_gt"])
+        assert det.interpolated_ap(pr["precision"], pr["recall"], "voc") >= plain - 1e-12, c
+
+
+def test_ap_definitions_on_the_chapters_example():
+    # one image, four cells; ranked detections: hit, miss, miss, hit, hit, miss, hit
+    cells = np.array([[0, 0, 10, 10], [20, 0, 30, 10], [40, 0, 50, 10], [60, 0, 70, 10]], float)
+    empty = np.array([[0, 50, 10, 60], [20, 50, 30, 60], [40, 50, 50, 60]], float)
+    boxes = np.array([cells[0], empty[0], empty[1], cells[1], cells[2], empty[2], cells[3]])
+    scores = np.arange(7, 0, -1) / 7
+    pr = det.precision_recall({"a": cells}, {"a": (boxes, scores)})
+    hit = pr["tp"].astype(int)
+    np.testing.assert_array_equal(hit, [1, 0, 0, 1, 1, 0, 1])
+    assert metrics.uninterpolated_ap(hit, scores) == pytest.approx(0.25 * (1 + 1 / 2 + 3 / 5 + 4 / 7))
+    assert det.interpolated_ap(pr["precision"], pr["recall"], "voc") == pytest.approx(
+        0.25 * (1 + 3 / 5 + 3 / 5 + 4 / 7))
+    coco = (26 * 1 + 50 * 3 / 5 + 25 * 4 / 7) / 101
+    assert det.interpolated_ap(pr["precision"], pr["recall"], "coco") == pytest.approx(coco)
+    pytest.importorskip("pycocotools")
+    gt = {"a": {"boxes": cells, "labels": ["RBC"] * 4}}
+    pred = {"a": {"boxes": boxes, "scores": scores, "labels": ["RBC"] * 7}}
+    assert det.coco_eval(gt, pred)["ap50"]["RBC"] == pytest.approx(coco, abs=1e-12)
+
+
 def test_tiny_ranked_list_by_hand():
     # one image, two objects; ranked detections: hit, miss, hit -> precision 1, 1/2, 2/3
     gt = {"a": np.array([[0, 0, 10, 10], [20, 20, 30, 30]])}
@@ -154,7 +240,7 @@ def test_bad_evaluation_input_raises():
     with pytest.raises(ValueError, match="NaN"):
         det.evaluate(gt, {"a": {"boxes": [[0, 0, 1, 1]], "scores": [np.nan], "labels": ["RBC"]}})
     with pytest.raises(ValueError, match="method"):
-        det.ap_from_curve([1.0], [1.0], method="auc")
+        det.interpolated_ap([1.0], [1.0], method="auc")
 
 
 def test_froc_counts_false_positives_per_image():

@@ -23,11 +23,18 @@ TARGETS = {"map50": 0.90, "WBC": 0.97, "train_seconds": 600.0}
 """Targets of the book's issue #13 (2-core CPU, no GPU)."""
 
 PUBLISHED = (
-    "CST-YOLO README, Table 2.1 (BCCD, mAP@0.5; github.com/mkang315/CST-YOLO, Kang et al. ICIP 2024): "
-    "YOLOv5x WBC 0.977 RBC 0.877 Platelets 0.915 overall 0.923",
-    "  same table: YOLOv7 WBC 0.977 RBC 0.829 Platelets 0.883 overall 0.896",
-    "  same table: CST-YOLO WBC 0.984 RBC 0.869 Platelets 0.928 overall 0.927",
-    "  same table: RT-DETR-R50vd overall 0.875 (no per-class values)",
+    "CST-YOLO README, Table 2.1 (BCCD, mAP@0.5; github.com/mkang315/CST-YOLO at commit 01f5925, "
+    "Kang et al. ICIP 2024). NOT comparable with the test-set rows above: the repository's "
+    "data/bccd.yaml names only a train and a val folder (not published; no test set), train.py "
+    "keeps the checkpoint with the best mAP@0.5 on that val folder and test.py scores the same "
+    "folder by default, so, run as shipped, these are scores on the images the checkpoint was "
+    "chosen on; which "
+    "BCCD images that folder holds is not stated; AP by YOLOv7's own code (IoU > 0.5, precision "
+    "envelope integrated by the trapezoid rule at 101 points), not by pycocotools:",
+    "  YOLOv5x WBC 0.977 RBC 0.877 Platelets 0.915 overall 0.923",
+    "  YOLOv7 WBC 0.977 RBC 0.829 Platelets 0.883 overall 0.896",
+    "  CST-YOLO WBC 0.984 RBC 0.869 Platelets 0.928 overall 0.927",
+    "  RT-DETR-R50vd overall 0.875 (no per-class values)",
 )
 
 

@@ -159,7 +159,7 @@ def test_voc_matching_equals_the_devkit_loop(seed):
     scores = rng.permutation(len(det_voc)) / len(det_voc)
     expected = voc_devkit_match(gt_voc.tolist(), det_voc.tolist(), scores.tolist())
     got = det.match_detections(det.voc_to_xyxy(gt_voc), det.voc_to_xyxy(det_voc), scores,
-                               0.5, rule="voc") >= 0
+                               iou_threshold=0.5, rule="voc") >= 0
     np.testing.assert_array_equal(got, expected)
 
 
@@ -179,7 +179,7 @@ def test_iou_of_exactly_one_half_is_a_hit_in_both_rules():
     gt, pred = np.array([[0, 0, 10, 10]], float), np.array([[0, 0, 10, 5]], float)
     assert det.box_iou(pred, gt)[0, 0] == 0.5
     for rule in ("coco", "voc"):
-        assert det.match_detections(gt, pred, [1.0], 0.5, rule=rule)[0] == 0
+        assert det.match_detections(gt, pred, [1.0], iou_threshold=0.5, rule=rule)[0] == 0
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -17,6 +17,11 @@ Conventions of this part
   ``zero_division=np.nan``. Metrics that need both classes (AUC, DeLong's test)
   raise ``ValueError`` when one class is missing.
 
+Intervals: :func:`bootstrap_ci` and :func:`paired_bootstrap` for statistics of
+scores (AUC, ECE, kappa); :func:`proportion_ci` (exact Clopper-Pearson or Wilson)
+for a proportion of counts (a sensitivity or accuracy at a fixed threshold, a miss
+rate), where a percentile bootstrap fails at zero counts.
+
 Segmentation part: introduced in the chapter *U-Net: segmentation shape by shape*
 (chapters/unet.ipynb): Dice, IoU, surface distances (Hausdorff, HD95) and volume
 difference, with documented results for empty masks. Hausdorff distances are
@@ -408,6 +413,81 @@ def paired_bootstrap(y_true, scores_a, scores_b, statistic: Callable, *, n_boot:
     low, high = np.quantile(reps, [alpha, 1 - alpha])
     return BootstrapResult(float(statistic(y, a) - statistic(y, b)), float(low), float(high),
                            level, reps)
+
+
+PROPORTION_METHODS = {"exact": "Clopper-Pearson", "wilson": "Wilson score"}
+"""Methods of :func:`proportion_ci` and their usual names."""
+
+
+@dataclass(frozen=True)
+class ProportionResult:
+    """A proportion of counts ``k / n`` with its confidence interval (:func:`proportion_ci`)."""
+
+    estimate: float
+    low: float
+    high: float
+    level: float
+    k: int
+    n: int
+    method: str
+
+    def __str__(self) -> str:
+        name = PROPORTION_METHODS[self.method]
+        return (f"{self.k}/{self.n} = {self.estimate:.3f} "
+                f"({self.level:.0%} {name} CI {self.low:.3f} to {self.high:.3f})")
+
+
+def _count(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer count, got {value!r} ({type(value).__name__})")
+    return int(value)
+
+
+def proportion_ci(k: int, n: int, *, level: float = 0.95, method: str = "exact") -> ProportionResult:
+    """Confidence interval of a proportion of counts: ``k`` events among ``n`` cases.
+
+    The book's one function for an interval on a count proportion: a sensitivity
+    or an accuracy at a fixed threshold, a share of positives missed, a share of
+    cases cleared (chapters *Evaluating a medical image model*, *Applications*
+    and *FAQ*). A percentile bootstrap is the wrong tool for these: with
+    ``k = 0`` (or ``k = n``) every resample has the same share, and the
+    bootstrap returns the degenerate interval 0 to 0, as if 0 of 42 missed
+    proved that nothing is ever missed.
+
+    Parameters
+    ----------
+    k, n
+        Number of events and number of cases, integers with ``0 <= k <= n`` and ``n >= 1``.
+    level
+        Coverage of the interval.
+    method
+        ``"exact"`` (default): Clopper-Pearson, from the binomial distribution itself;
+        its coverage is at least ``level`` for every true proportion, so it is
+        conservative. ``"wilson"``: the Wilson score interval, shorter, with
+        coverage close to ``level`` on average.
+
+    Returns
+    -------
+    ProportionResult
+        ``estimate = k / n``, ``low``, ``high``, ``level``, ``k``, ``n``, ``method``.
+
+    Notes
+    -----
+    Computed by :meth:`scipy.stats.binomtest` ``(k, n).proportion_ci(level, method)``.
+    For ``k = 0`` the exact upper bound is ``1 - ((1 - level) / 2) ** (1 / n)``
+    (for 95 % close to ``3.7 / n``; the "rule of three", ``3 / n``, is the one-sided version).
+    """
+    k, n = _count(k, "k"), _count(n, "n")
+    if n < 1:
+        raise ValueError(f"n must be at least 1 (the number of cases), got {n}")
+    if not 0 <= k <= n:
+        raise ValueError(f"k must be between 0 and n = {n}, got {k}")
+    if isinstance(level, bool) or not isinstance(level, (float, np.floating)) or not 0 < level < 1:
+        raise ValueError(f"level must be a float in (0, 1), e.g. 0.95, got {level!r}")
+    if method not in PROPORTION_METHODS:
+        raise ValueError(f"method must be one of {sorted(PROPORTION_METHODS)}, got {method!r}")
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=float(level), method=method)
+    return ProportionResult(k / n, float(ci.low), float(ci.high), float(level), k, n, method)
 
 
 def _delong_components(y_true, scores):

@@ -254,6 +254,109 @@ def test_bootstrap_unstratified_one_class_resample_raises_clearly():
         metrics.bootstrap_ci(y, s, sens, level=95)
 
 
+# --- proportion_ci: an interval for a proportion of counts --------------------------------------
+
+PROPORTION_CASES = [(0, 1), (1, 1), (0, 42), (3, 42), (21, 42), (42, 42), (7, 10), (1, 390), (389, 390)]
+
+
+@pytest.mark.parametrize("k,n", PROPORTION_CASES)
+@pytest.mark.parametrize("method", ["exact", "wilson"])
+@pytest.mark.parametrize("level", [0.9, 0.95, 0.99])
+def test_proportion_ci_is_scipys_binomtest(k, n, method, level):
+    from scipy import stats
+
+    ref = stats.binomtest(k, n).proportion_ci(confidence_level=level, method=method)
+    res = metrics.proportion_ci(k, n, level=level, method=method)
+    assert (res.k, res.n, res.method, res.level) == (k, n, method, level)
+    assert res.estimate == k / n
+    assert res.low == pytest.approx(ref.low, abs=1e-12) and res.high == pytest.approx(ref.high, abs=1e-12)
+    assert 0.0 <= res.low <= res.estimate <= res.high <= 1.0
+
+
+@pytest.mark.parametrize("k,n", PROPORTION_CASES)
+@pytest.mark.parametrize("level", [0.9, 0.95])
+def test_proportion_ci_exact_by_hand(k, n, level):
+    """Clopper-Pearson by beta quantiles (SciPy finds it by root-finding on the binomial tails)."""
+    from scipy import stats
+
+    a = (1 - level) / 2
+    low = 0.0 if k == 0 else stats.beta.ppf(a, k, n - k + 1)
+    high = 1.0 if k == n else stats.beta.ppf(1 - a, k + 1, n - k)
+    res = metrics.proportion_ci(k, n, level=level)
+    assert res.low == pytest.approx(low, abs=1e-9) and res.high == pytest.approx(high, abs=1e-9)
+    # the defining equations: each bound leaves a tail probability of exactly a beyond k
+    if k > 0:
+        assert stats.binom.sf(k - 1, n, res.low) == pytest.approx(a, rel=1e-6)
+    if k < n:
+        assert stats.binom.cdf(k, n, res.high) == pytest.approx(a, rel=1e-6)
+    # closed forms at the ends: 0 of n and n of n
+    if k == 0:
+        assert res.high == pytest.approx(1 - a ** (1 / n), rel=1e-9)
+    if k == n:
+        assert res.low == pytest.approx(a ** (1 / n), rel=1e-9)
+
+
+@pytest.mark.parametrize("k,n", PROPORTION_CASES)
+def test_proportion_ci_wilson_by_hand(k, n):
+    """Wilson (1927): solve |p_hat - p| = z sqrt(p (1 - p) / n) for p."""
+    z = 1.959963984540054
+    p = k / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    res = metrics.proportion_ci(k, n, method="wilson")
+    assert res.low == pytest.approx(max(centre - half, 0.0), abs=1e-12)
+    assert res.high == pytest.approx(min(centre + half, 1.0), abs=1e-12)
+
+
+def test_proportion_ci_exact_covers_at_least_its_level():
+    """Exact coverage, summed over the binomial distribution, for n = 15 and many true proportions."""
+    from scipy import stats
+
+    n = 15
+    bounds = [metrics.proportion_ci(k, n) for k in range(n + 1)]
+    for p_true in np.linspace(0.005, 0.995, 67):
+        coverage = sum(stats.binom.pmf(k, n, p_true)
+                       for k, b in enumerate(bounds) if b.low <= p_true <= b.high)
+        assert coverage >= 0.95 - 1e-9, (p_true, coverage)
+
+
+def test_proportion_ci_at_zero_where_the_bootstrap_collapses():
+    """0 of 42 positives missed: the percentile bootstrap says 0 to 0, the exact interval does not."""
+    y = np.r_[np.ones(42, int), np.zeros(100, int)]
+    s = np.r_[np.full(42, 0.9), np.linspace(0, 1, 100)]
+    missed = metrics.bootstrap_ci(y, s, lambda y_, s_: np.mean(s_[y_ == 1] < 0.5), n_boot=200, seed=0)
+    assert (missed.low, missed.high) == (0.0, 0.0)
+    res = metrics.proportion_ci(0, 42)
+    assert res.low == 0.0 and res.high == pytest.approx(0.0841, abs=5e-5)
+    assert "0/42" in str(res) and "Clopper-Pearson" in str(res)
+
+
+@pytest.mark.parametrize("args,kwargs,error,match", [
+    ((5, 4), {}, ValueError, "k must be between 0 and n"),
+    ((-1, 4), {}, ValueError, "k must be between 0 and n"),
+    ((0, 0), {}, ValueError, "n must be at least 1"),
+    ((2.5, 4), {}, TypeError, "k must be an integer"),
+    ((2.0, 4), {}, TypeError, "k must be an integer"),
+    ((True, 4), {}, TypeError, "k must be an integer"),
+    ((2, "4"), {}, TypeError, "n must be an integer"),
+    ((np.array([1, 2]), 4), {}, TypeError, "k must be an integer"),
+    ((2, 4), {"level": 95}, ValueError, "level"),
+    ((2, 4), {"level": 1.0}, ValueError, "level"),
+    ((2, 4), {"method": "bootstrap"}, ValueError, "method must be one of"),
+    ((2, 4), {"method": "beta"}, ValueError, "method must be one of"),
+])
+def test_proportion_ci_rejects_bad_input(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        metrics.proportion_ci(*args, **kwargs)
+
+
+def test_proportion_ci_takes_numpy_integers_and_keyword_only_options():
+    res = metrics.proportion_ci(np.int64(3), np.int32(42), level=np.float64(0.95))
+    assert isinstance(res.k, int) and res.n == 42
+    with pytest.raises(TypeError):
+        metrics.proportion_ci(3, 42, 0.95)  # level is keyword-only
+
+
 def _psi_components(y, s):
     pos, neg = s[y == 1], s[y == 0]
     psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])

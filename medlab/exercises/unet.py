@@ -52,7 +52,9 @@ EXERCISES = {
     ),
     "q3": Exercise(
         answer=0.9 / 1.1,
-        hint="With overlap I and sizes |P|, |T|: Dice = 2I/(|P|+|T|) and IoU = I/(|P|+|T|-I).",
+        hint="Write both in terms of the overlap I and the two mask sizes |P|, |T|: Dice = 2I/(|P|+|T|) "
+        "and IoU = I/(|P|+|T|-I); or use the relation between the two given in the section "
+        "'Evaluation on the held-out slabs'.",
         hints=[(0.9, "Dice and IoU differ except at 0 and 1."), (0.81, "IoU is not Dice squared.")],
     ),
     "q4": Exercise(

@@ -75,11 +75,45 @@ def test_augment3d_flips_and_shifts_keep_the_content():
     xa, ya = train3d.augment3d(tf.constant(x), tf.constant(y), max_shift=1, seed=1)
     xa = xa.numpy()
     np.testing.assert_array_equal(ya.numpy(), y)
-    # flips and rolls only move voxels: each volume keeps its sorted values
+    # the content sits two voxels from every face, so flips and 1-voxel shifts only move voxels
     np.testing.assert_allclose(np.sort(xa.reshape(16, -1), 1), np.sort(x.reshape(16, -1), 1))
     assert not np.allclose(xa, x)  # something moved
     with pytest.raises(ValueError, match="max_shift"):
         train3d.augment3d(tf.constant(x), tf.constant(y), max_shift=-1)
+
+
+def test_augment3d_shift_is_scipys_zero_fill_translation_not_a_roll():
+    """Every augmented volume is scipy.ndimage.shift (order 0, zero fill) of a flipped copy, with
+    one shift for the whole batch: what leaves the cube is dropped, never wrapped to the far face."""
+    import tensorflow as tf
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    x = rng.random((6, 7, 6, 5, 1)).astype(np.float32) + 0.5  # foreground on every face
+    moved = 0
+    for seed in range(4):
+        xa = train3d.augment3d(tf.constant(x), tf.constant(np.zeros(6)), max_shift=2, seed=seed)[0].numpy()
+        shifts_found = []
+        for i in range(len(x)):
+            matches = set()
+            for flips in range(8):
+                v = x[i]
+                for bit, axis in enumerate((0, 1, 2)):
+                    if flips >> bit & 1:
+                        v = np.flip(v, axis)
+                for shift in np.ndindex(5, 5, 5):
+                    d = tuple(int(k) - 2 for k in shift)
+                    if np.array_equal(ndimage.shift(v, (*d, 0), order=0, mode="constant", cval=0.0), xa[i]):
+                        matches.add(d)
+            assert matches, f"volume {i} (seed {seed}) is not a zero-fill shift of a flipped copy"
+            shifts_found.append(matches)
+        common = set.intersection(*shifts_found)
+        assert common, "the volumes of one batch were not shifted alike"
+        d = common.pop()
+        kept = np.prod([n - abs(k) for n, k in zip(x.shape[1:4], d, strict=True)])
+        assert np.all(np.sum(xa == 0, axis=(1, 2, 3, 4)) == x[0].size - kept)  # a roll leaves no zeros
+        moved += any(d)
+    assert moved  # at least one seed shifted the batch
 
 
 def test_train3d_learns_a_separable_toy_problem():

@@ -9,7 +9,9 @@ enforced from outside the sandbox.
 """
 
 import json
+import os
 import sys
+import tempfile
 
 import nbformat
 from nbclient import NotebookClient
@@ -45,8 +47,11 @@ def main(notebook: str, executed: str, limit: str) -> int:
     client.output_limit = int(limit)
     try:
         client.execute()
-    finally:
-        nbformat.write(nb, executed)
+    finally:  # a fresh file renamed into place: whatever the notebook left at that path is replaced
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(executed) or ".", suffix=".ipynb")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            nbformat.write(nb, f)
+        os.replace(tmp, executed)
     return 0
 
 

@@ -352,6 +352,7 @@ class Session:
         self.expected: dict[str, Any] = {}
         self.key_errors: dict[str, str] = {}
         self.live: set = set()
+        self.stopped = False
         self.tmp: Path | None = None
 
     def __enter__(self) -> Session:
@@ -380,9 +381,14 @@ class Session:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        """Kill every running sandbox and start no new one."""
+        self.stopped = True
         for proc in list(self.live):
             sandbox.kill_tree(proc)
+
+    def close(self) -> None:
+        self.stop()
         if self.tmp is not None:
             _rmtree(self.tmp)
             self.tmp = None
@@ -453,6 +459,8 @@ class Session:
         from medlab.exercises import score
 
         assert self.tmp is not None, "use the session as a context manager"
+        if self.stopped:
+            raise KeyboardInterrupt("grading was stopped")
         run_dir = Path(tempfile.mkdtemp(dir=self.tmp, prefix="run-"))
         errors, timed_out, seconds = [], False, 0.0
         records: dict[str, Any] = {}
@@ -522,11 +530,15 @@ def grade(folder: str | os.PathLike, out: str | os.PathLike, *, timeout: float =
     rows: list[Score] = []
     chapters = {s.chapter for s in subs}
     with Session(chapters=chapters, key_file=key_file, quick=quick, unsafe=unsafe, limits=limits) as session:
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, int(jobs)))
         try:
-            with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
-                for result in pool.map(session.grade_one, subs):
-                    rows += result
+            for result in pool.map(session.grade_one, subs):
+                rows += result
+        except BaseException:  # Ctrl-C or SIGTERM: stop every sandbox, then clean up
+            session.stop()
+            raise
         finally:
+            pool.shutdown(wait=True, cancel_futures=True)
             write_tables(rows, problems, out, session.key, feedback)
     if echo:
         print(summary(rows, problems))

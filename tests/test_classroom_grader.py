@@ -227,3 +227,27 @@ def test_ctrl_c_kills_the_sandbox_and_removes_the_temporary_folders(tmp_path):
     assert not [p for p in kids if Path(f"/proc/{p}").exists() and p != grader.pid], out
     assert list(tmp.iterdir()) == [], out
     assert (tmp_path / "o.csv").read_text().startswith("student,")
+
+
+@pytest.mark.skipif(os.environ.get("MEDLAB_REQUIRE_SANDBOX") != "1",
+                    reason="only where the sandbox is required (.ci/run sets MEDLAB_REQUIRE_SANDBOX=1)")
+def test_bwrap_is_installed():
+    """In CI the hostile suite must run, not skip: bubblewrap is installed and works."""
+    path, why = sandbox.bwrap()
+    assert path is not None, why
+
+
+def test_free_text_exercises_are_listed_for_manual_grading(tmp_path):
+    """An exercise no ``check`` grades is listed with what the student wrote under it."""
+    chapter = nbformat.read(ROOT / "chapters" / "applications.ipynb", as_version=4)
+    labels = grading.free_text_exercises(chapter)
+    assert labels and all(label.startswith("ex-apps-") for label in labels)
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell(f"````{{exercise}}\n:label: {labels[0]}\n\nWhy?\n````"),
+        nbformat.v4.new_markdown_cell("Because the scanner differs."),
+        nbformat.v4.new_markdown_cell("````{exercise}\n:label: other\n\nNext\n````")])
+    nbformat.write(nb, tmp_path / "applications.ipynb")
+    sub = grading.Submission("ana", "applications", tmp_path / "applications.ipynb")
+    rows = grading.manual_answers(sub, [*labels[:1], "ex-missing"])
+    assert rows[0]["answer"] == "Because the scanner differs." and rows[0]["exercise"] == labels[0]
+    assert "not in the submitted notebook" in rows[1]["answer"]

@@ -307,6 +307,48 @@ def cell_errors(data: bytes) -> list[str]:
             for o in c.get("outputs", []) if o.get("output_type") == "error"][:20]
 
 
+# -- free-text exercises -------------------------------------------------------------------------
+
+EXERCISE_LABEL = re.compile(r"`{3,}\{exercise\}[^\n]*\n(?::[\w-]+:[^\n]*\n)*?:label:\s*([\w-]+)")
+
+
+def _exercise_spans(cells: list) -> list[tuple[str, int, int]]:
+    """``(label, first cell, end cell)`` of each exercise: from its directive to the next one."""
+    starts = [(m.group(1), i) for i, c in enumerate(cells) if c.get("cell_type") == "markdown"
+              for m in EXERCISE_LABEL.finditer(str(c.get("source", "")))]
+    return [(label, i, starts[n + 1][1] if n + 1 < len(starts) else len(cells))
+            for n, (label, i) in enumerate(starts)]
+
+
+def free_text_exercises(chapter_nb: Any) -> list[str]:
+    """Labels of a chapter's exercises that no ``check`` grades (answered in words, graded by hand)."""
+    cells = chapter_nb.cells
+    return [label for label, a, b in _exercise_spans(cells)
+            if not any("check(" in str(c.get("source", "")) for c in cells[a + 1:b]
+                       if c.get("cell_type") == "code")]
+
+
+def manual_answers(sub: Submission, labels: list[str], limit: int = 4000) -> list[dict[str, str]]:
+    """What a submission wrote under each free-text exercise (the cells up to the next exercise)."""
+    import nbformat
+
+    data, problem = read_untrusted(sub.path, NOTEBOOK_LIMIT)
+    try:
+        cells = nbformat.reads(data.decode("utf-8"), as_version=4).cells if not problem else []
+    except Exception:  # noqa: BLE001 - reported by the grading of the same file
+        cells = []
+    spans = {label: (a, b) for label, a, b in _exercise_spans(cells)}
+    rows = []
+    for label in labels:
+        if label in spans:
+            a, b = spans[label]
+            text = "\n\n".join(str(c.get("source", "")) for c in cells[a + 1:b]).strip()[:limit]
+        else:
+            text = "(this exercise is not in the submitted notebook)"
+        rows.append({"student": sub.student, "chapter": sub.chapter, "exercise": label, "answer": text})
+    return rows
+
+
 # -- a grading session -------------------------------------------------------------------------
 
 def sweep_stale(tmp: Path | None = None) -> None:
@@ -522,8 +564,9 @@ def grade(folder: str | os.PathLike, out: str | os.PathLike, *, timeout: float =
           limits: sandbox.Limits | None = None, feedback: str | os.PathLike | None = None,
           echo: bool = True) -> list[Score]:
     """Grade every submission in ``folder``; always write the long table ``out`` (CSV), the
-    gradebook next to it (``<out>-gradebook.csv``), the problems (``<out>-problems.csv``) and one
-    HTML feedback page per student (in ``feedback``, default ``<out>-feedback/``)."""
+    gradebook next to it (``<out>-gradebook.csv``), the problems (``<out>-problems.csv``), the
+    free-text answers to grade by hand (``<out>-manual.csv``) and one HTML feedback page per
+    student (in ``feedback``, default ``<out>-feedback/``)."""
     subs, problems = submissions(folder)
     limits = limits or sandbox.Limits(wall_s=float(timeout))
     out = Path(out)
@@ -539,9 +582,26 @@ def grade(folder: str | os.PathLike, out: str | os.PathLike, *, timeout: float =
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-            write_tables(rows, problems, out, session.key, feedback)
+            manual = _manual(subs)
+            write_tables(rows, problems, out, session.key, feedback, manual)
     if echo:
         print(summary(rows, problems))
+    return rows
+
+
+def _manual(subs: list[Submission]) -> list[dict[str, str]]:
+    import nbformat
+
+    from tools.classroom import ROOT
+
+    labels: dict[str, list[str]] = {}
+    rows = []
+    for sub in subs:
+        if sub.chapter not in labels:
+            path = ROOT / "chapters" / f"{sub.chapter}.ipynb"
+            labels[sub.chapter] = (free_text_exercises(nbformat.read(path, as_version=4))
+                                   if path.is_file() else [])
+        rows += manual_answers(sub, labels[sub.chapter])
     return rows
 
 
@@ -550,8 +610,10 @@ def _stem(out: Path) -> Path:
 
 
 def write_tables(rows: list[Score], problems: list[Problem], out: Path, key: dict[str, Any],
-                 feedback: str | os.PathLike | None = None) -> None:
-    """The long table, the gradebook, the problems and the feedback pages (written even when empty)."""
+                 feedback: str | os.PathLike | None = None,
+                 manual: list[dict[str, str]] | None = None) -> None:
+    """The long table, the gradebook, the problems, the free-text answers to grade by hand and the
+    feedback pages (all written, even when empty)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     names = [f.name for f in Score.__dataclass_fields__.values()]
     with open(out, "w", newline="", encoding="utf-8") as f:
@@ -572,6 +634,10 @@ def write_tables(rows: list[Score], problems: list[Problem], out: Path, key: dic
         writer = csv.writer(f)
         writer.writerow(["path", "message"])
         writer.writerows([p.path, p.message] for p in problems)
+    with open(f"{_stem(out)}-manual.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["student", "chapter", "exercise", "answer"])
+        writer.writeheader()
+        writer.writerows(manual or [])
     folder = Path(feedback) if feedback else Path(f"{_stem(out)}-feedback")
     folder.mkdir(parents=True, exist_ok=True)
     for s in students:

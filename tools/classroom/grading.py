@@ -46,6 +46,7 @@ class Score:
     error: str = ""
     timed_out: bool = False
     seconds: float = 0.0
+    memory_mb: float = 0.0
     file: str = ""
 
 
@@ -504,7 +505,7 @@ class Session:
         if self.stopped:
             raise KeyboardInterrupt("grading was stopped")
         run_dir = Path(tempfile.mkdtemp(dir=self.tmp, prefix="run-"))
-        errors, timed_out, seconds = [], False, 0.0
+        errors, timed_out, seconds, memory = [], False, 0.0, 0.0
         records: dict[str, Any] = {}
         try:
             data, problem = read_untrusted(sub.path, NOTEBOOK_LIMIT)
@@ -519,7 +520,7 @@ class Session:
             notebook = run_dir / "submitted.ipynb"
             notebook.write_bytes(data)
             outcome, rec_path, executed, log = self.execute(notebook, run_dir)
-            timed_out, seconds = outcome.timed_out, outcome.seconds
+            timed_out, seconds, memory = outcome.timed_out, outcome.seconds, outcome.peak_mb
             records, problems = read_records(rec_path)
             errors += problems
             errors += cell_errors(read_untrusted(executed, NOTEBOOK_LIMIT)[0])
@@ -540,7 +541,7 @@ class Session:
         for k in self.keys_of(sub.chapter):
             ex, got = self.key[k], records.get(k)
             row = Score(sub.student, sub.chapter, k, False, 0.0, float(ex.points), error=error,
-                        timed_out=timed_out, seconds=seconds, file=sub.path.name)
+                        timed_out=timed_out, seconds=seconds, memory_mb=memory, file=sub.path.name)
             if k in self.key_errors:
                 row.hint = self.key_errors[k]
             elif got is not None and not got.recorded:
@@ -678,7 +679,7 @@ def summary(rows: list[Score], problems: list[Problem] | None = None) -> str:
         note = " TIMED OUT" if rs[0].timed_out else (" errors: " + rs[0].error[:120] if rs[0].error else "")
         got, top = sum(r.points for r in rs), sum(r.max_points for r in rs)
         lines.append(f"{student:<16}{chapter:<18}{got:g}/{top:g} points, {sum(r.passed for r in rs)}/"
-                     f"{len(rs)} passed ({rs[0].seconds:.0f} s){note}")
+                     f"{len(rs)} passed ({rs[0].seconds:.0f} s, {rs[0].memory_mb:.0f} MiB){note}")
     for p in problems or []:
         lines.append(f"not graded: {p.path}: {p.message}")
     return "\n".join(lines)

@@ -64,6 +64,7 @@ class Outcome:
     timed_out: bool
     killed: str
     seconds: float
+    peak_mb: float = 0.0
 
 
 _BWRAP: dict[str, str | None] = {}
@@ -203,7 +204,7 @@ def run(argv: list[str], *, limits: Limits, scratch: Path, log: Path, cwd: Path,
                                 cwd=cwd, env=env, start_new_session=True)
     if live is not None:
         live.add(proc)
-    killed, timed_out, last_disk = "", False, 0.0
+    killed, timed_out, last_disk, peak = "", False, 0.0, 0
     try:
         while proc.poll() is None:
             now = time.monotonic()
@@ -211,6 +212,7 @@ def run(argv: list[str], *, limits: Limits, scratch: Path, log: Path, cwd: Path,
                 timed_out, killed = True, f"ran past the time limit of {limits.wall_s:.0f} s"
             else:
                 tree = descendants(proc.pid)
+                peak = max(peak, sum(tree.values()))
                 if sum(tree.values()) > limits.memory_mb << 20:
                     killed = f"used more than {limits.memory_mb} MiB of memory"
                 elif len(tree) > limits.processes:
@@ -233,4 +235,5 @@ def run(argv: list[str], *, limits: Limits, scratch: Path, log: Path, cwd: Path,
         kill_tree(proc)  # anything that escaped bwrap's death (there should be nothing)
         if live is not None:
             live.discard(proc)
-    return Outcome(proc.returncode, timed_out, killed, round(time.monotonic() - start, 1))
+    return Outcome(proc.returncode, timed_out, killed, round(time.monotonic() - start, 1),
+                   round(peak / 2**20, 1))

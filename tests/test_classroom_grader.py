@@ -251,3 +251,23 @@ def test_free_text_exercises_are_listed_for_manual_grading(tmp_path):
     rows = grading.manual_answers(sub, [*labels[:1], "ex-missing"])
     assert rows[0]["answer"] == "Because the scanner differs." and rows[0]["exercise"] == labels[0]
     assert "not in the submitted notebook" in rows[1]["answer"]
+
+
+def test_unsafe_mode_still_grades_against_the_student_build(tmp_path):
+    """``--unsafe`` (no sandbox, trusted notebooks only) still runs the student build and scores in
+    the grader: a notebook that asks the package for the key gets nothing from it."""
+    key = tmp_path / "key.py"
+    key.write_text("from medlab.exercises import Exercise\n"
+                   "EXERCISES = {'tools.q1': Exercise(answer=(1, 2), hint='h'), "
+                   "'tools.q2': Exercise(answer=2.5, hint='h')}\n")
+    (tmp_path / "s" / "ana").mkdir(parents=True)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from medlab.exercises import check, get\ncheck('tools.q1', (1, 2))\n"
+        "try:\n    check('tools.q2', get('tools.q2').expected())\nexcept LookupError:\n    pass")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "s" / "ana" / "tools.ipynb")
+    rows = grading.grade(tmp_path / "s", tmp_path / "o.csv", key_file=key, unsafe=True, echo=False,
+                         limits=sandbox.Limits(wall_s=300))
+    got = {r.exercise: r for r in rows}
+    assert got["tools.q1"].passed and not got["tools.q2"].answered, rows
+    assert not list(tmp_path.glob(f"{grading.PREFIX}*"))

@@ -148,7 +148,7 @@ def test_the_student_build_holds_no_answer(tmp_path, capsys):
     assert "'background.q1'" in text  # chapters not graded are there too, without answers
     code = ("import os\nfrom medlab.exercises import check, get\n"
             "try:\n    get('tools.q4').expected()\nexcept LookupError as e:\n    print('withheld', e)\n"
-            "check('tools.q4', (1, 2))\ncheck('tools.q9', (4, 5))\ncheck('tools.q3', 'x')\n"
+            "assert not check('tools.q4', (1, 2))\nassert check('tools.q9', (4, 5))\ncheck('tools.q3', 'x')\n"
             "import medlab; print(medlab.__file__)")
     env = {**os.environ, "PYTHONPATH": str(build.parent), "MEDLAB_GRADE_LOG": str(tmp_path / "r.jsonl")}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)

@@ -191,7 +191,8 @@ def check(key: str, answer: Any, quiet: bool = False) -> Verdict:
     Returns
     -------
     Verdict
-        True (in a boolean context) when the answer is right. It displays
+        True (in a boolean context) when the answer is right (in a student
+        build: when it was recorded and has the expected kind). It displays
         nothing as a cell's result.
 
     Notes
@@ -215,7 +216,9 @@ def check(key: str, answer: Any, quiet: bool = False) -> Verdict:
         message = _verdict_message(key, ex, answer)
     if not quiet:
         print(message)
-    return Verdict(message.endswith(": correct."), message)
+    # in a student build a recorded answer of the right kind passes (``assert check(...)`` in a
+    # solution must not fail there); the grader decides, from the record, whether it is right
+    return Verdict(message.endswith((": correct.", ": recorded; it is graded after you submit.")), message)
 
 
 GRADE_LOG_ENV = "MEDLAB_GRADE_LOG"
@@ -409,17 +412,23 @@ def _verdict_message(key: str, ex: Exercise, answer: Any) -> str:
     ok, why = matches(answer, ex.expected(), ex.rtol, ex.atol)
     if ok:
         return f"{key}: correct."
+    return f"{key}: {_hint(ex, answer, why)}"
+
+
+def _hint(ex: Exercise, answer: Any, why: str) -> str:
     for wrong, hint in ex.hints:
         if matches(answer, wrong() if callable(wrong) else wrong, ex.rtol, ex.atol)[0]:
-            return f"{key}: not yet. {hint}"
-    return f"{key}: not yet ({why}). Hint: {ex.hint}"
+            return f"not yet. {hint}"
+    return f"not yet ({why}). Hint: {ex.hint}"
 
 
-def score(answer: Any, ex: Exercise) -> tuple[float, str]:
+def score(answer: Any, ex: Exercise, expected: Any = None) -> tuple[float, str]:
     """Points an answer earns (``ex.points`` when right; a share of them for a partly right
-    answer when ``ex.partial``) and the feedback: ``""`` when right, else the hint."""
-    expected = ex.expected()
-    ok, _ = matches(answer, expected, ex.rtol, ex.atol)
+    answer when ``ex.partial``) and the feedback: ``""`` when right, else the hint.
+
+    ``expected`` saves computing ``ex.expected()`` again when the caller has it (the grader)."""
+    expected = ex.expected() if expected is None else expected
+    ok, why = matches(answer, expected, ex.rtol, ex.atol)
     if ok:
         return float(ex.points), ""
     share = 0.0
@@ -430,7 +439,7 @@ def score(answer: Any, ex: Exercise) -> tuple[float, str]:
     elif ex.partial and isinstance(expected, (set, frozenset)) and isinstance(answer, (set, list, tuple)):
         norm = [{v.strip().lower() if isinstance(v, str) else v for v in s} for s in (answer, expected)]
         share = max(0, len(norm[0] & norm[1]) - len(norm[0] - norm[1])) / max(len(norm[1]), 1)
-    return round(float(ex.points) * share, 6), _verdict_message("", ex, answer).partition(" ")[2]
+    return round(float(ex.points) * share, 6), _hint(ex, answer, why)
 
 
 def keys(chapter: str) -> list[str]:

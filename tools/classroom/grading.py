@@ -549,8 +549,7 @@ class Session:
             elif got is not None and got.value is not None:
                 row.answered = True
                 try:
-                    with _mode(self.quick):
-                        row.points, row.hint = score(got.value, ex)
+                    row.points, row.hint = score(got.value, ex, self.expected[k])
                 except Exception as err:  # noqa: BLE001 - an answer that cannot be compared is wrong
                     row.hint = f"could not be compared with the key ({type(err).__name__})"
                 row.passed = row.points >= row.max_points > 0 or (row.max_points == 0 and not row.hint)
@@ -575,6 +574,8 @@ def grade(folder: str | os.PathLike, out: str | os.PathLike, *, timeout: float =
     chapters = {s.chapter for s in subs}
     with Session(chapters=chapters, key_file=key_file, quick=quick, unsafe=unsafe, limits=limits) as session:
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, int(jobs)))
+        mode = _mode(quick)  # the key's hints compute in the mode of the run
+        mode.__enter__()
         try:
             for result in pool.map(session.grade_one, subs):
                 rows += result
@@ -583,6 +584,7 @@ def grade(folder: str | os.PathLike, out: str | os.PathLike, *, timeout: float =
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            mode.__exit__(None, None, None)
             manual = _manual(subs)
             write_tables(rows, problems, out, session.key, feedback, manual)
     if echo:

@@ -422,7 +422,7 @@ def _hint(ex: Exercise, answer: Any, why: str) -> str:
     return f"not yet ({why}). Hint: {ex.hint}"
 
 
-def score(answer: Any, ex: Exercise, expected: Any = None) -> tuple[float, str]:
+def score(answer: Any, ex: Exercise, *, expected: Any = None) -> tuple[float, str]:
     """Points an answer earns (``ex.points`` when right; a share of them for a partly right
     answer when ``ex.partial``) and the feedback: ``""`` when right, else the hint.
 

@@ -549,7 +549,7 @@ class Session:
             elif got is not None and got.value is not None:
                 row.answered = True
                 try:
-                    row.points, row.hint = score(got.value, ex, self.expected[k])
+                    row.points, row.hint = score(got.value, ex, expected=self.expected[k])
                 except Exception as err:  # noqa: BLE001 - an answer that cannot be compared is wrong
                     row.hint = f"could not be compared with the key ({type(err).__name__})"
                 row.passed = row.points >= row.max_points > 0 or (row.max_points == 0 and not row.hint)

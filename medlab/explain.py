@@ -245,7 +245,8 @@ def integrated_gradients(model: Any, images: Any, *, baseline: Any = 0.0, steps:
     images
         ``(n, height, width, channels)`` as the model takes them.
     baseline
-        A number or an array broadcastable to one image (default: black, 0).
+        A number, an array broadcastable to one image (default: black, 0), or one
+        baseline per image (an array shaped like ``images``).
     steps
         Number of intervals of the path (at least 1).
     class_index
@@ -259,7 +260,19 @@ def integrated_gradients(model: Any, images: Any, *, baseline: Any = 0.0, steps:
     if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
         raise ValueError(f"steps must be an integer of at least 1, got {steps!r}")
     x = check_images(images, model.input_shape[1:]).astype(np.float64)
-    base = np.broadcast_to(np.asarray(baseline, dtype=np.float64), x.shape[1:])
+    b = np.asarray(baseline, dtype=np.float64)
+    if b.ndim == x.ndim and b.shape[0] == len(x) and b.shape[1:] == x.shape[1:]:
+        base = b  # one baseline per image
+    elif b.ndim == x.ndim and b.shape[0] == 1 and b.shape[1:] == x.shape[1:]:
+        base = b[0]  # one image-shaped baseline for all
+    else:
+        try:
+            base = np.broadcast_to(b, x.shape[1:])
+        except ValueError:
+            raise ValueError(f"baseline must be a number, broadcastable to one image {x.shape[1:]} or "
+                             f"shaped like images {x.shape}; got shape {b.shape}") from None
+    if not np.all(np.isfinite(base)):
+        raise ValueError("baseline must be finite")
     classes = _classes(model, x.astype(np.float32), class_index)
     alphas = np.linspace(0.0, 1.0, steps + 1)
     weights = np.full(steps + 1, 1.0 / steps)
@@ -268,12 +281,13 @@ def integrated_gradients(model: Any, images: Any, *, baseline: Any = 0.0, steps:
     per = max(1, batch_size // (steps + 1))
     for i in range(0, len(x), per):
         xi = x[i:i + per]
-        path = base + alphas[None, :, None, None, None] * (xi - base)[:, None]  # (b, steps+1, ...)
+        bi = base[i:i + per] if base.ndim == x.ndim else base[None]
+        path = bi[:, None] + alphas[None, :, None, None, None] * (xi - bi)[:, None]  # (b, steps+1, ...)
         cls = np.repeat(classes[i:i + per], steps + 1)
         g = _gradients(model, path.reshape(-1, *x.shape[1:]).astype(np.float32), cls)
         g = g.reshape(len(xi), steps + 1, *x.shape[1:])
         total[i:i + per] = np.tensordot(weights, g, axes=([0], [1]))
-    return (x - base) * total
+    return (x - (base if base.ndim == x.ndim else base[None])) * total
 
 
 def _positions(size: int, patch: int, stride: int) -> list[int]:
@@ -376,13 +390,28 @@ def importance(maps: Any) -> np.ndarray:
     return np.divide(a, peak, out=np.zeros_like(a), where=peak > 0)
 
 
-def map_similarity(a: Any, b: Any) -> dict[str, np.ndarray]:
+def _signed(maps: Any) -> np.ndarray:
+    """Maps ``(n, h, w)`` with their sign, summed over channels, divided by each map's largest
+    absolute value (all-zero maps stay zero): values in [-1, 1]."""
+    m = np.asarray(maps, dtype=np.float64)
+    if m.ndim == 4:
+        m = m.sum(axis=-1)
+    if m.ndim != 3:
+        raise ValueError(f"maps must have shape (n, h, w) or (n, h, w, channels), got {m.shape}")
+    peak = np.abs(m).reshape(len(m), -1).max(axis=1)[:, None, None]
+    return np.divide(m, peak, out=np.zeros_like(m), where=peak > 0)
+
+
+def map_similarity(a: Any, b: Any, *, absolute: bool = True) -> dict[str, np.ndarray]:
     """Similarity of two sets of maps, image by image: Spearman rank correlation and SSIM.
 
-    Both sets go through :func:`importance` first (absolute values scaled to [0, 1]), as in
-    the sanity checks of Adebayo et al. (2018). Spearman's rho compares the pixel rankings
-    (``scipy.stats.spearmanr``); SSIM (``skimage.metrics.structural_similarity``, data range 1)
-    compares local structure. A constant map has no ranking: its rho is NaN.
+    By default both sets go through :func:`importance` first (absolute values scaled to
+    [0, 1]), as in the sanity checks of Adebayo et al. (2018); ``absolute=False`` keeps the
+    sign (channels summed, each map divided by its largest absolute value), their "diverging"
+    comparison, in which a map whose evidence changes sign no longer correlates. Spearman's
+    rho compares the pixel rankings (``scipy.stats.spearmanr``); SSIM
+    (``skimage.metrics.structural_similarity``, data range 1, or 2 for signed maps) compares
+    local structure. A constant map has no ranking: its rho is NaN.
 
     Returns
     -------
@@ -392,14 +421,15 @@ def map_similarity(a: Any, b: Any) -> dict[str, np.ndarray]:
     from scipy.stats import spearmanr
     from skimage.metrics import structural_similarity
 
-    ia, ib = importance(a), importance(b)
+    ia, ib = (importance(a), importance(b)) if absolute else (_signed(a), _signed(b))
     if ia.shape != ib.shape:
         raise ValueError(f"the two sets of maps differ in shape: {ia.shape} vs {ib.shape}")
     rho = np.full(len(ia), np.nan)
     for i, (p, q) in enumerate(zip(ia, ib, strict=True)):
         if np.ptp(p) > 0 and np.ptp(q) > 0:
             rho[i] = spearmanr(p.ravel(), q.ravel())[0]
-    ssim = np.array([structural_similarity(p, q, data_range=1.0) for p, q in zip(ia, ib, strict=True)])
+    data_range = 1.0 if absolute else 2.0
+    ssim = np.array([structural_similarity(p, q, data_range=data_range) for p, q in zip(ia, ib, strict=True)])
     return {"spearman": rho, "ssim": ssim}
 
 

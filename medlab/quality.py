@@ -2,8 +2,9 @@
 
 Label noise you plant yourself (:func:`flip_labels`), confident learning
 (Northcutt, Jiang and Chuang, 2021) written out (:func:`confident_joint`,
-:func:`find_label_issues`: the rule of ``cleanlab.filter.find_label_issues``
-with ``filter_by="confident_learning"``), near-duplicate search between splits
+:func:`find_label_issues`: the off-diagonal examples of the confident joint, the indices
+``cleanlab.count.compute_confident_joint(..., return_indices_of_off_diagonals=True)``
+returns), near-duplicate search between splits
 (:func:`nearest_neighbours`), acquisition shifts of an image batch
 (:func:`shift_images`), temperature scaling (:func:`fit_temperature`), a
 synthetic marker for the shortcut experiment (:func:`add_marker`), and the CNN
@@ -85,7 +86,7 @@ def confident_joint(labels: Any, pred_probs: Any) -> tuple[np.ndarray, np.ndarra
     if len(np.unique(y)) < k:
         raise ValueError("every class needs at least one labelled example")
     thresholds = np.array([p[y == j, j].mean() for j in range(k)])
-    above = p >= thresholds - 1e-12
+    above = p >= thresholds - 1e-6  # cleanlab's tolerance (count.compute_confident_joint)
     n_above = above.sum(axis=1)
     guess = np.where(n_above > 1, p.argmax(axis=1), above.argmax(axis=1))
     guess = np.where(n_above == 0, -1, guess)
@@ -98,9 +99,14 @@ def confident_joint(labels: Any, pred_probs: Any) -> tuple[np.ndarray, np.ndarra
 def find_label_issues(labels: Any, pred_probs: Any) -> np.ndarray:
     """Flag the examples in the off-diagonal cells of the confident joint.
 
-    The rule of ``cleanlab.filter.find_label_issues(..., filter_by="confident_learning")``:
-    an example is flagged when it is confidently predicted to be a class other than its
-    given label (:func:`confident_joint`). Returns a boolean mask ``(n,)``.
+    An example is flagged when it is confidently predicted to be a class other than its
+    given label (:func:`confident_joint`): the examples whose indices
+    ``cleanlab.count.compute_confident_joint(..., return_indices_of_off_diagonals=True)``
+    returns (cleanlab 2.9, ``count.py``). ``cleanlab.filter.find_label_issues(...,
+    filter_by="confident_learning")`` goes one step further and drops the flags whose most
+    probable class is the given label, which can happen when a class threshold lies below
+    the largest other probability (e.g. below 0.5 with two classes); this function keeps
+    them. Returns a boolean mask ``(n,)``.
     """
     y = np.asarray(labels).reshape(-1)
     _, guess, _ = confident_joint(labels, pred_probs)

@@ -74,6 +74,27 @@ def test_integrated_gradients_completeness_on_random_models(seed):
     assert coarse.shape == x.shape  # one trapezoid still gives an answer, just a rougher one
 
 
+def test_integrated_gradients_with_one_baseline_per_image():
+    """A baseline per image gives each image's own attributions, complete against its own baseline."""
+    seed_everything(4)
+    m = models.pneumonia_cnn(widths=(4, 8), convs_per_block=1, dropout=0.0)
+    x = _x(3, seed=11)
+    bases = _x(3, seed=12) * 0.5
+    both = explain.integrated_gradients(m, x, baseline=bases, steps=128, class_index=1)
+    for i in range(3):
+        alone = explain.integrated_gradients(m, x[i:i + 1], baseline=bases[i], steps=128, class_index=1)
+        np.testing.assert_allclose(both[i], alone[0], rtol=1e-5, atol=1e-7)
+    gap = explain.class_logit(m, x, 1) - explain.class_logit(m, bases, 1)
+    np.testing.assert_allclose(both.sum(axis=(1, 2, 3)), gap, rtol=0.02, atol=2e-3)
+    shared = explain.integrated_gradients(m, x, baseline=bases[:1], steps=16, class_index=1)
+    np.testing.assert_allclose(shared, explain.integrated_gradients(m, x, baseline=bases[0], steps=16,
+                                                                    class_index=1), rtol=1e-6)
+    with pytest.raises(ValueError, match="baseline"):
+        explain.integrated_gradients(m, x, baseline=bases[:2], steps=4)
+    with pytest.raises(ValueError, match="baseline"):
+        explain.integrated_gradients(m, x, baseline=np.full((28, 28, 1), np.nan), steps=4)
+
+
 def test_integrated_gradients_of_a_linear_model_are_exact():
     """For z = w.x + b, IG_i = (x_i - x'_i) w_i exactly, for any number of steps."""
     import keras
@@ -156,6 +177,22 @@ def test_map_similarity_against_scipy_and_skimage():
     same = explain.map_similarity(a, 3 * a)
     assert np.allclose(same["spearman"], 1) and np.allclose(same["ssim"], 1)
     assert np.isnan(explain.map_similarity(np.zeros((1, 28, 28)), a[:1])["spearman"][0])
+
+
+def test_signed_map_similarity_against_scipy():
+    """absolute=False keeps the sign: a map and its negative are perfectly anti-correlated."""
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(size=(2, 28, 28, 1)), rng.normal(size=(2, 28, 28, 1))
+    s = explain.map_similarity(a, b, absolute=False)
+    for i in range(2):
+        assert np.isclose(s["spearman"][i], spearmanr(a[i].ravel(), b[i].ravel())[0])
+    flipped = explain.map_similarity(a, -a, absolute=False)
+    assert np.allclose(flipped["spearman"], -1) and np.all(flipped["ssim"] < 0)
+    assert np.allclose(explain.map_similarity(a, -a)["spearman"], 1)  # absolute values: the same map
+    assert np.allclose(explain.map_similarity(a, 2 * a, absolute=False)["ssim"], 1)
+    assert np.isnan(explain.map_similarity(np.zeros((1, 28, 28)), a[:1], absolute=False)["spearman"][0])
 
 
 def test_deletion_with_a_perfect_and_a_reversed_order():

@@ -15,11 +15,19 @@ def _val_duplicates() -> int:
     return int(np.sum(dist < 0.01))
 
 
-def _half_pneumonia() -> int:
+SUBSET = 800
+"""The chapter's training subset in full mode: the first 800 training films."""
+
+
+def _half_pneumonia_of(n: int) -> int:
     from medlab import data
 
-    labels = data.load_medmnist("pneumoniamnist")["train_labels"][:1000, 0]
+    labels = data.load_medmnist("pneumoniamnist")["train_labels"][:n, 0]
     return int((labels == 1).sum()) // 2
+
+
+def _half_pneumonia() -> int:
+    return _half_pneumonia_of(SUBSET)
 
 
 EXERCISES = {
@@ -51,7 +59,8 @@ EXERCISES = {
                (196, "A patch starting at 26 would stick out of the 28-pixel film.")]),
     "q5": Exercise(
         answer=_half_pneumonia,
-        hint="Count the label-1 films among y_train[:1000] and halve the count (rounded down).",
-        hints=[(500, "Not all of the first 1000 films are pneumonias: count the label-1 ones."),
+        hint="Count the label-1 films among y_train[:800] and halve the count (rounded down).",
+        hints=[(400, "Not all of the first 800 films are pneumonias: count the label-1 ones."),
+               (lambda: _half_pneumonia_of(1000), "That counts the first 1000 films; the subset is 800."),
                (lambda: 2 * _half_pneumonia(), "That is all the pneumonia films; the marker goes on half.")]),
 }

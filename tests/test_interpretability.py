@@ -182,6 +182,7 @@ def test_map_similarity_against_scipy_and_skimage():
 def test_signed_map_similarity_against_scipy():
     """absolute=False keeps the sign: a map and its negative are perfectly anti-correlated."""
     from scipy.stats import spearmanr
+    from skimage.metrics import structural_similarity
 
     rng = np.random.default_rng(8)
     a, b = rng.normal(size=(2, 28, 28, 1)), rng.normal(size=(2, 28, 28, 1))
@@ -189,7 +190,12 @@ def test_signed_map_similarity_against_scipy():
     for i in range(2):
         assert np.isclose(s["spearman"][i], spearmanr(a[i].ravel(), b[i].ravel())[0])
     flipped = explain.map_similarity(a, -a, absolute=False)
-    assert np.allclose(flipped["spearman"], -1) and np.all(flipped["ssim"] < 0)
+    assert np.allclose(flipped["spearman"], -1)
+    for i in range(2):  # SSIM of the signed maps, each divided by its largest absolute value
+        m = a[i, ..., 0] / np.abs(a[i]).max()
+        assert np.isclose(flipped["ssim"][i], structural_similarity(m, -m, data_range=2.0))
+    assert np.all(flipped["ssim"] < 0.9)  # far from the same map (SSIM 1), though not negative:
+    # the luminance and structure terms of SSIM both change sign, and their product does not
     assert np.allclose(explain.map_similarity(a, -a)["spearman"], 1)  # absolute values: the same map
     assert np.allclose(explain.map_similarity(a, 2 * a, absolute=False)["ssim"], 1)
     assert np.isnan(explain.map_similarity(np.zeros((1, 28, 28)), a[:1], absolute=False)["spearman"][0])

@@ -327,7 +327,8 @@ def test_interpretability_occlusion_and_integrated_gradients():
     np.testing.assert_allclose(ch.occlusion_by_hand(image, patch=4, stride=2),
                                explain.occlusion(model, image[None], patch=4, stride=2, class_index=1)[0],
                                atol=1e-5)
-    ours, gap = ch.integrated_gradients_by_hand(image, 16)
-    lib = explain.integrated_gradients(model, image[None], steps=16, class_index=1)[0]
-    np.testing.assert_allclose(ours, lib, atol=1e-4)
-    assert np.isfinite(gap)
+    for base in (np.zeros_like(image), np.full_like(image, 0.3)):  # black and a grey reference
+        ours, gap = ch.integrated_gradients_by_hand(image, base, 16)
+        lib = explain.integrated_gradients(model, image[None], baseline=base, steps=16, class_index=1)[0]
+        np.testing.assert_allclose(ours, lib, atol=1e-4)
+        assert np.isfinite(gap)

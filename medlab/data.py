@@ -9,15 +9,20 @@ Two kinds of file are registered:
   (pydicom, pydicom-data, nilearn, scikit-image), located with
   :mod:`importlib.resources` and checked against a SHA-256 recorded here.
 
-The cache directory is ``$MEDLAB_DATA_DIR`` when set, else the user cache
-(``~/.cache/medlab`` on Linux). ``$MEDLAB_DATA_DIR`` may list several folders
-separated by ``os.pathsep`` (``:`` on Linux), e.g. one per data collection;
-each is searched for ``<folder>/<name>``, where a registered name may hold a
-sub-path (``BCCD/Annotations/BloodImage_00000.xml``). A directory that already
-holds verified files is used as it is and never written to; files missing
-from a read-only directory are downloaded to the first folder if it is
-writable, else to the user cache. Introduced in the chapter
-*Background*.
+Files are looked for in the folders of ``$MEDLAB_DATA_DIR``, then in the
+download folder. ``$MEDLAB_DATA_DIR`` may list several folders separated by
+``os.pathsep`` (``:`` on Linux), e.g. one per data collection; each is searched
+for ``<folder>/<name>``, where a registered name may hold a sub-path
+(``BCCD/Annotations/BloodImage_00000.xml``). Those folders are only read, never
+written (a shared store of verified files). Downloads go to the download
+folder: ``$MEDLAB_DOWNLOAD_DIR`` when set (on Colab, a folder of a mounted
+Google Drive keeps them across sessions), else the user cache
+(``~/.cache/medlab`` on Linux). Introduced in the chapter *Background*.
+
+Every download is one file with one progress bar: a MedMNIST ``.npz``, the
+Decathlon's hippocampus archive (verified by its MD5), or the BCCD repository's
+archive of the pinned commit, which has no checksum of its own (GitHub builds it
+on request) and whose every member is verified against its SHA-256 instead.
 """
 
 from __future__ import annotations
@@ -35,7 +40,14 @@ from typing import Any
 import numpy as np
 
 DATA_DIR_ENV = "MEDLAB_DATA_DIR"
-"""Environment variable naming the data directory (may be read-only)."""
+"""Environment variable naming the data folders (only read, never written)."""
+
+DOWNLOAD_DIR_ENV = "MEDLAB_DOWNLOAD_DIR"
+"""Environment variable naming the folder downloads go to (default: the user cache)."""
+
+MEMBER_CHECKSUMS = "members"
+"""The ``hash`` of an archive that has no checksum of its own (GitHub's archive of a commit, built
+on request, is not guaranteed byte-stable): every registered member is verified against its own."""
 
 SPLITS = ("train", "val", "test")
 
@@ -61,7 +73,8 @@ class DataFile:
     name
         Registry key, also the file name on disk.
     hash
-        ``"md5:<hex>"`` or ``"sha256:<hex>"``.
+        ``"md5:<hex>"`` or ``"sha256:<hex>"``; for an archive whose members carry their own
+        checksums, :data:`MEMBER_CHECKSUMS`.
     url
         Download URL (downloads only).
     package, resource
@@ -105,7 +118,7 @@ REGISTRY: dict[str, DataFile] = {}
 def register(entry: DataFile) -> DataFile:
     """Add (or replace) a registry entry and return it."""
     algo, _, digest = entry.hash.partition(":")
-    if algo not in ("md5", "sha256") or not digest:
+    if entry.hash != MEMBER_CHECKSUMS and (algo not in ("md5", "sha256") or not digest):
         raise ValueError(f"{entry.name}: hash must look like 'md5:<hex>' or 'sha256:<hex>'")
     if (entry.url is None) == (entry.package is None):
         raise ValueError(f"{entry.name}: give either a url or a package, not both or neither")
@@ -185,8 +198,13 @@ _BCCD_SOURCE = (
     f"BCCD blood cell detection data set, {_BCCD['source']} at commit {_BCCD['commit']}, "
     f"{_BCCD['license']}; images from cosmicad/dataset and akshaylamba/all_CELL_data"
 )
+_BCCD_ARCHIVE = register(DataFile(
+    name=f"BCCD_Dataset-{_BCCD['commit']}.tar.gz", hash=MEMBER_CHECKSUMS,
+    url=_BCCD["archive_url"].format(commit=_BCCD["commit"]),
+    description="BCCD repository at the pinned commit, one archive (7.5 MB)", source=_BCCD_SOURCE))
 for _path, _sha in _BCCD["sha256"].items():
-    register(DataFile(name=_path, hash=f"sha256:{_sha}", url=_BCCD["url_template"].format(path=_path),
+    register(DataFile(name=_path, hash=f"sha256:{_sha}", url=_BCCD_ARCHIVE.url, archive=_BCCD_ARCHIVE.name,
+                      member=f"BCCD_Dataset-{_BCCD['commit']}/{_path}",
                       description="BCCD " + _path.split("/")[-2], source=_BCCD_SOURCE))
 BCCD_FILES = tuple(_BCCD["sha256"])
 """Every BCCD file (issue #13), named by its path in the source repository."""
@@ -233,23 +251,26 @@ def verify(path: str | os.PathLike, expected: str) -> bool:
 
 
 def data_dirs() -> list[Path]:
-    """The folders searched for data: those listed in ``$MEDLAB_DATA_DIR``, else the user cache.
+    """The folders searched for data, in order: those of ``$MEDLAB_DATA_DIR``, then the download folder.
 
     ``$MEDLAB_DATA_DIR`` may hold several folders separated by ``os.pathsep``;
-    empty entries are ignored.
+    empty entries are ignored. Only the download folder is ever written.
     """
     env = os.environ.get(DATA_DIR_ENV, "")
     dirs = [Path(d.strip()).expanduser() for d in env.split(os.pathsep) if d.strip()]
-    return dirs or [user_cache_dir()]
+    return list(dict.fromkeys([*dirs, user_cache_dir()]))
 
 
 def data_dir() -> Path:
-    """The first data folder: where downloads go when it is writable (see :func:`data_dirs`)."""
+    """The first folder searched (see :func:`data_dirs`)."""
     return data_dirs()[0]
 
 
 def user_cache_dir() -> Path:
-    """Writable per-user cache used for downloads (``~/.cache/medlab`` on Linux)."""
+    """The download folder: ``$MEDLAB_DOWNLOAD_DIR``, else the user cache (``~/.cache/medlab`` on Linux)."""
+    env = os.environ.get(DOWNLOAD_DIR_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
     import pooch
 
     return Path(pooch.os_cache("medlab"))
@@ -336,13 +357,16 @@ def fetch(name: str, progressbar: bool = True, retries: int = 2, timeout: float 
     entry = _lookup(name)
     if entry.kind == "package":
         return _package_path(entry)
-    dirs = data_dirs()
-    for folder in dirs:
+    if entry.hash == MEMBER_CHECKSUMS:
+        raise ValueError(f"{entry.name} has no checksum of its own: fetch one of its members instead")
+    for folder in data_dirs():
         if _verified(folder / entry.name, entry.hash):
             return folder / entry.name
-    target = dirs[0] if _writable(dirs[0]) else user_cache_dir()
-    if _verified(target / entry.name, entry.hash):
-        return target / entry.name
+    target = user_cache_dir()
+    if not _writable(target):
+        raise DataUnavailableError(
+            f"{entry.name} is not in {os.pathsep.join(map(str, data_dirs()))} and the download folder "
+            f"{target} is not writable; set {DOWNLOAD_DIR_ENV} to a writable folder.")
     if entry.kind == "archive":
         return _archive_member(entry, target, progressbar, retries, timeout)
     stale = target / entry.name
@@ -353,15 +377,16 @@ def fetch(name: str, progressbar: bool = True, retries: int = 2, timeout: float 
 
 
 def _download(entry: DataFile, target: Path, progressbar: bool, retries: int,
-              timeout: float) -> Path:
+              timeout: float, by_hand: str | None = None) -> Path:
     import pooch
     import requests
 
-    registry = pooch.create(path=target, base_url="", registry={entry.name: entry.hash},
+    known = None if entry.hash == MEMBER_CHECKSUMS else entry.hash
+    registry = pooch.create(path=target, base_url="", registry={entry.name: known},
                             urls={entry.name: entry.url}, retry_if_failed=retries)
     downloader = pooch.HTTPDownloader(progressbar=progressbar, timeout=timeout)
-    by_hand = (f"Download it by hand from {entry.url} and save it as {target / entry.name} "
-               f"(checksum {entry.hash}), or set {DATA_DIR_ENV} to a folder that holds it.")
+    by_hand = by_hand or (f"Download it by hand from {entry.url} and save it as {target / entry.name} "
+                          f"(checksum {entry.hash}), or set {DATA_DIR_ENV} to a folder that holds it.")
     try:
         return Path(registry.fetch(entry.name, downloader=downloader))
     except ValueError as err:
@@ -406,6 +431,8 @@ def _archive_member(entry: DataFile, target: Path, progressbar: bool, retries: i
     MD5 is what vouches for them here.)
     """
     archive = _lookup(entry.archive)
+    if archive.hash == MEMBER_CHECKSUMS:
+        return _verified_members(entry, archive, target, progressbar, retries, timeout)
     found = _unpacked_member(entry, target)
     if found is not None and found[1]:
         return found[0]
@@ -414,6 +441,69 @@ def _archive_member(entry: DataFile, target: Path, progressbar: bool, retries: i
     if not path.is_file():
         raise DataIntegrityError(f"{entry.member} is not in the archive {archive.name} ({archive.url})")
     return path
+
+
+def _by_hand_archive(archive: DataFile, target: Path) -> str:
+    root = next(e.member.split("/")[0] for e in REGISTRY.values() if e.archive == archive.name)
+    return (f"By hand: download {archive.url} (one file), unpack it with `tar xzf {archive.name}` and "
+            f"add the folder it creates, {root}, to {DATA_DIR_ENV} (or move its contents into {target}).")
+
+
+def _verified_members(entry: DataFile, archive: DataFile, target: Path, progressbar: bool,
+                      retries: int, timeout: float) -> Path:
+    """Download an archive without a checksum of its own once; keep every registered member that
+    matches its own SHA-256, under its registry name in ``target``; refuse the lot if one does not.
+
+    The BCCD repository's archive at the pinned commit (chapter *Object detection*): one download
+    instead of one per file. The archive is deleted once unpacked.
+    """
+    import shutil
+    import tarfile
+    import zlib  # a truncated gzip stream raises zlib.error or EOFError, depending on where it ends
+
+    by_hand = _by_hand_archive(archive, target)
+    members = {e.member: e for e in REGISTRY.values() if e.archive == archive.name}
+    tmp = target / (archive.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        tar_path = _download(archive, tmp, progressbar, retries, timeout, by_hand)
+        extracted, damaged = {}, []
+        try:
+            with tarfile.open(tar_path) as tar:
+                for info in tar:
+                    name = info.name.removeprefix("./")
+                    if name not in members:
+                        continue
+                    member = members[name]
+                    if not info.isfile():
+                        raise DataIntegrityError(f"{archive.name}: member {info.name} is not a regular file")
+                    out = tmp / "files" / member.name
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    with tar.extractfile(info) as src, open(out, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+                    if verify(out, member.hash):
+                        extracted[member.name] = out
+                    else:
+                        damaged.append(name)
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
+            raise DataIntegrityError(f"{archive.name} from {archive.url} is damaged or truncated "
+                                     f"({type(err).__name__}: {err}); it was discarded. {by_hand}") from err
+        if damaged:
+            raise DataIntegrityError(
+                f"{len(damaged)} member(s) of {archive.name} from {archive.url} do not match their "
+                f"SHA-256, e.g. {damaged[0]}; nothing was kept. {by_hand}")
+        missing = sorted(m for m in members if members[m].name not in extracted)
+        if missing:
+            raise DataIntegrityError(f"{archive.name} from {archive.url} lacks {len(missing)} registered "
+                                     f"files, e.g. {missing[0]}; nothing was kept. {by_hand}")
+        for name, path in extracted.items():
+            dest = target / name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target / entry.name
 
 
 def _unpack(archive: DataFile, target: Path, tar_path: Path) -> None:
@@ -705,9 +795,11 @@ def status() -> list[dict[str, str]]:
                 where, state = str(_package_path(entry)), "verified"
             except DataError as err:
                 where, state = "-", str(err)
+        elif entry.hash == MEMBER_CHECKSUMS:
+            where, state = "-", "archive: its members are checked"
         else:
             where, state = "-", "not downloaded"
-            for d in dict.fromkeys([*data_dirs(), user_cache_dir()]):
+            for d in data_dirs():
                 if (d / entry.name).exists():
                     path, ok = d / entry.name, _verified(d / entry.name, entry.hash)
                 elif entry.kind == "archive" and (found := _unpacked_member(entry, d)):

@@ -44,10 +44,11 @@ def http_server(tmp_path):
 
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):
-    """An empty, writable MEDLAB_DATA_DIR."""
+    """An empty download folder (MEDLAB_DOWNLOAD_DIR), and no MEDLAB_DATA_DIR: the only folder searched."""
     d = tmp_path / "medlab-data"
     d.mkdir()
-    monkeypatch.setenv("MEDLAB_DATA_DIR", str(d))
+    monkeypatch.delenv("MEDLAB_DATA_DIR", raising=False)
+    monkeypatch.setenv("MEDLAB_DOWNLOAD_DIR", str(d))
     return d
 
 

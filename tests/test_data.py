@@ -134,11 +134,42 @@ def test_read_only_dir_missing_file_downloads_to_user_cache(fake_entry, tmp_path
     ro.chmod(0o555)
     cache = tmp_path / "usercache"
     monkeypatch.setenv("MEDLAB_DATA_DIR", str(ro))
-    monkeypatch.setattr(data, "user_cache_dir", lambda: cache)
+    monkeypatch.delenv("MEDLAB_DOWNLOAD_DIR", raising=False)
+    monkeypatch.setattr("pooch.os_cache", lambda name: cache)
     try:
         path = data.fetch(entry.name, progressbar=False, retries=0)
         assert path == cache / entry.name and path.read_bytes() == payload
         assert list(ro.iterdir()) == []
+    finally:
+        ro.chmod(0o755)
+
+
+def test_a_writable_data_dir_is_never_written(fake_entry, tmp_path, monkeypatch):
+    """MEDLAB_DATA_DIR is only read, even when it could be written: downloads go to MEDLAB_DOWNLOAD_DIR."""
+    entry, payload, _ = fake_entry
+    shared, downloads = tmp_path / "shared", tmp_path / "downloads"
+    shared.mkdir()
+    (shared / entry.name).write_bytes(b"stale copy")  # fails its checksum: left alone
+    monkeypatch.setenv("MEDLAB_DATA_DIR", str(shared))
+    monkeypatch.setenv("MEDLAB_DOWNLOAD_DIR", str(downloads))
+    before = snapshot(shared)
+    path = data.fetch(entry.name, progressbar=False, retries=0)
+    assert path == downloads / entry.name and path.read_bytes() == payload
+    assert snapshot(shared) == before and (shared / entry.name).read_bytes() == b"stale copy"
+    assert data.data_dirs() == [shared, downloads]
+    assert data.fetch(entry.name, progressbar=False, retries=0) == path  # found there next time
+
+
+def test_unwritable_download_folder_is_a_clear_error(fake_entry, tmp_path, monkeypatch):
+    entry, _, _ = fake_entry
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    monkeypatch.delenv("MEDLAB_DATA_DIR", raising=False)
+    monkeypatch.setenv("MEDLAB_DOWNLOAD_DIR", str(ro))
+    try:
+        with pytest.raises(data.DataUnavailableError, match="MEDLAB_DOWNLOAD_DIR"):
+            data.fetch(entry.name, progressbar=False, retries=0)
     finally:
         ro.chmod(0o755)
 
@@ -181,7 +212,8 @@ def test_several_data_folders_are_searched_in_order(fake_entry, tmp_path, monkey
         (second / "coll" / "sub" / "fake.bin").write_bytes(payload)
         (second / entry.name).write_bytes(b"corrupt")  # fails its checksum: skipped, never returned
         monkeypatch.setenv("MEDLAB_DATA_DIR", f" {first}{os.pathsep}{os.pathsep}{second} ")
-        assert data.data_dirs() == [first, second] and data.data_dir() == first
+        monkeypatch.setenv("MEDLAB_DOWNLOAD_DIR", str(tmp_path / "downloads"))
+        assert data.data_dirs() == [first, second, tmp_path / "downloads"] and data.data_dir() == first
         (folder / "fake.bin").unlink()  # offline
         assert data.fetch(nested.name, progressbar=False, retries=0) == second / "coll/sub/fake.bin"
         with pytest.raises(data.DataUnavailableError):
@@ -191,14 +223,15 @@ def test_several_data_folders_are_searched_in_order(fake_entry, tmp_path, monkey
         data.REGISTRY.pop(nested.name, None)
 
 
-def test_download_of_a_sub_path_name_goes_below_the_first_writable_folder(fake_entry, tmp_path,
-                                                                           monkeypatch):
+def test_download_of_a_sub_path_name_goes_below_the_download_folder(fake_entry, tmp_path, monkeypatch):
     entry, payload, _ = fake_entry
     nested = data.register(data.DataFile(name="coll/fake.bin", hash=entry.hash, url=entry.url))
     try:
-        monkeypatch.setenv("MEDLAB_DATA_DIR", str(tmp_path / "cache"))
+        monkeypatch.setenv("MEDLAB_DATA_DIR", str(tmp_path / "shared"))
+        monkeypatch.setenv("MEDLAB_DOWNLOAD_DIR", str(tmp_path / "cache"))
         path = data.fetch(nested.name, progressbar=False, retries=0)
         assert path == tmp_path / "cache" / "coll" / "fake.bin" and path.read_bytes() == payload
+        assert not (tmp_path / "shared").exists()
     finally:
         data.REGISTRY.pop(nested.name, None)
 

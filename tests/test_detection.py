@@ -266,8 +266,11 @@ def test_bccd_registry_and_split():
     assert len(data.BCCD_FILES) == 732
     entry = data.REGISTRY["BCCD/Annotations/BloodImage_00000.xml"]
     assert entry.hash == "sha256:655ee0c67cbac5bf3961e017c75b130be1995f824557916eabdbe99d29fae101"
-    assert entry.url == ("https://raw.githubusercontent.com/Shenggan/BCCD_Dataset/"
-                         "d272fb14cdff6e473fafeeeba32aba5f560e9e43/BCCD/Annotations/BloodImage_00000.xml")
+    # one archive of the pinned commit, not 732 files (issue #29)
+    assert entry.url == ("https://github.com/Shenggan/BCCD_Dataset/archive/"
+                         "d272fb14cdff6e473fafeeeba32aba5f560e9e43.tar.gz")
+    assert entry.member == "BCCD_Dataset-d272fb14cdff6e473fafeeeba32aba5f560e9e43/" + entry.name
+    assert {data.REGISTRY[n].url for n in data.BCCD_FILES} == {entry.url}
     try:
         sizes = {s: len(data.bccd_ids(s)) for s in ("train", "val", "test")}
     except data.DataError:

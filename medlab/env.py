@@ -130,7 +130,9 @@ def setup(seed: int = 0, tensorflow: bool = False, deterministic: bool = True) -
         models pass True.
     deterministic
         With TensorFlow, also ask for deterministic kernels, so that a
-        chapter's numbers do not drift between runs.
+        chapter's numbers do not drift between runs, and for full float32
+        arithmetic (TensorFloat-32 off on the GPUs that have it), so that a
+        chapter's checks against NumPy or PyTorch hold on any device.
     """
     quiet_tensorflow()
     if tensorflow:
@@ -139,10 +141,68 @@ def setup(seed: int = 0, tensorflow: bool = False, deterministic: bool = True) -
         tf.get_logger().setLevel("ERROR")
         if deterministic:
             tf.config.experimental.enable_op_determinism()
+            tf.config.experimental.enable_tensor_float_32_execution(False)
     seed_everything(seed)
     info = SetupInfo(mode=mode_name(), seed=int(seed), device=device_summary())
     print(info)
     return info
+
+
+COLAB_DRIVE = Path("/content/drive/MyDrive")
+"""Where Colab mounts the reader's Google Drive (``drive.mount("/content/drive")``)."""
+
+
+def colab_after_install(before: dict[str, str], *, drive: str | os.PathLike = COLAB_DRIVE) -> dict:
+    """Report what the setup cell's ``%pip install`` changed; stop if the session must restart.
+
+    Introduced in the chapter *Background* (the setup cell, Colab branch only). ``before`` maps
+    each installed distribution to its version, taken just before the install. A package that
+    pip changed while one of its modules was already imported keeps running the old code until
+    the session restarts, so this raises with that instruction instead of letting the chapter
+    run on a mixture of versions. When Google Drive is mounted (``drive`` exists), downloads and
+    trained models go to ``drive/medlab`` (``MEDLAB_DOWNLOAD_DIR``) and survive the session.
+
+    Returns
+    -------
+    dict
+        ``added`` (name -> version), ``changed`` (name -> (old, new)), ``restart`` (names).
+
+    Raises
+    ------
+    RuntimeError
+        If a package already imported in this session was changed: restart, then run the cell again.
+    """
+    import importlib
+    import importlib.metadata as md
+
+    if not isinstance(before, dict):
+        raise TypeError(f"before must be a dict of distribution versions, got {type(before).__name__}")
+    importlib.invalidate_caches()
+    now = {d.metadata["Name"]: d.version for d in md.distributions() if d.metadata["Name"]}
+    norm_before = {_normalise(k): v for k, v in before.items()}
+    added = {k: v for k, v in now.items() if _normalise(k) not in norm_before}
+    changed = {k: (norm_before[_normalise(k)], v) for k, v in now.items()
+               if _normalise(k) in norm_before and norm_before[_normalise(k)] != v}
+    providers = md.packages_distributions()
+    imported = {_normalise(d) for m in list(sys.modules) for d in providers.get(m.partition(".")[0], [])}
+    restart = sorted(k for k in changed if _normalise(k) in imported)
+    print(f"pip added {len(added)} package(s)"
+          + (": " + ", ".join(f"{k} {v}" for k, v in sorted(added.items())) if added else "")
+          + f"; changed {len(changed)}"
+          + (": " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in sorted(changed.items())) if changed else ""))
+    drive_dir = Path(drive)
+    if drive_dir.is_dir() and not os.environ.get("MEDLAB_DOWNLOAD_DIR"):
+        os.environ["MEDLAB_DOWNLOAD_DIR"] = str(drive_dir / "medlab")
+        print(f"Google Drive is mounted: downloads and trained models are kept in {drive_dir / 'medlab'}")
+    elif not drive_dir.is_dir():
+        print("Downloads last as long as this session; to keep them, mount Google Drive "
+              "(from google.colab import drive; drive.mount('/content/drive')) and run this cell again.")
+    if restart:
+        raise RuntimeError(
+            "Restart the session (Runtime > Restart session), then run this cell again: pip changed "
+            + ", ".join(f"{k} {changed[k][0]} -> {changed[k][1]}" for k in restart)
+            + ", already imported in this session.")
+    return {"added": added, "changed": changed, "restart": restart}
 
 
 GLUED: dict[str, Any] = {}

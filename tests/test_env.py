@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -114,3 +115,47 @@ def test_doctor_reports_problems_and_advice(monkeypatch, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "pneumoniamnist.npz" in out
     assert any("pneumoniamnist.npz not cached" in p and "tools.fetch_data" in p for p in problems)
+
+
+def _versions():
+    import importlib.metadata as md
+
+    return {d.metadata["Name"]: d.version for d in md.distributions() if d.metadata["Name"]}
+
+
+def test_colab_after_install_reports_nothing_changed(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("MEDLAB_DOWNLOAD_DIR", raising=False)
+    out = medlab.env.colab_after_install(_versions(), drive=tmp_path / "no-drive")
+    assert out == {"added": {}, "changed": {}, "restart": []}
+    text = capsys.readouterr().out
+    assert "pip added 0 package(s); changed 0" in text and "mount Google Drive" in text
+    assert "MEDLAB_DOWNLOAD_DIR" not in os.environ
+
+
+def test_colab_after_install_asks_for_a_restart_when_an_imported_package_changed(tmp_path, capsys):
+    import numpy  # noqa: F401  (imported: a change needs a restart)
+
+    before = _versions()
+    numpy_name = next(k for k in before if k.lower() == "numpy")
+    before[numpy_name] = "0.0.1"
+    before["no-such-imported-package"] = "1.0"  # uninstalled since: not reported as changed
+    not_imported = next(k for k in before if k.lower() == "codespell")  # installed, never imported here
+    before[not_imported] = "0.0.1"
+    removed = next(k for k in before if k.lower() == "pytest")
+    del before[removed]
+    with pytest.raises(RuntimeError, match=r"Restart the session .* numpy 0\.0\.1 -> ") as err:
+        medlab.env.colab_after_install(before, drive=tmp_path / "no-drive")
+    assert "codespell" not in str(err.value)
+    text = capsys.readouterr().out
+    assert f"pip added 1 package(s): {removed}" in text and "codespell 0.0.1 ->" in text
+
+
+def test_colab_after_install_keeps_downloads_on_a_mounted_drive(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MEDLAB_DOWNLOAD_DIR", "")  # restored after the test, whatever the function sets
+    monkeypatch.delenv("MEDLAB_DOWNLOAD_DIR")
+    medlab.env.colab_after_install(_versions(), drive=tmp_path)
+    assert os.environ["MEDLAB_DOWNLOAD_DIR"] == str(tmp_path / "medlab")
+    assert medlab.data.user_cache_dir() == tmp_path / "medlab"
+    assert "kept in" in capsys.readouterr().out
+    with pytest.raises(TypeError, match="before"):
+        medlab.env.colab_after_install(["numpy"])

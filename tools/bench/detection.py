@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     from medlab.env import setup
 
     setup(seed=args.seed, tensorflow=True)
-    print(f"device: {train.configure_device(False)} | cores: {os.cpu_count()} | "
+    print(f"device: {train.configure_device()} | cores: {os.cpu_count()} | "
           f"load average (1 min) at start: {os.getloadavg()[0]:.2f}")
     splits = {s: _head(data.load_bccd(s, scale=args.scale), args.limit)
               for s in ("train", "val", "test")}

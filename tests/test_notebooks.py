@@ -74,7 +74,8 @@ def test_chapter_conventions(path):
     setup = code_cells(nb)[0]
     assert "remove-stderr" in setup.metadata.get("tags", []), "setup cell must hide stderr"
     assert 'if "google.colab" in sys.modules:' in setup.source
-    install = re.search(r'%pip install -q "medlab @ git\+(\S+)"', setup.source)
+    # the whole Colab block, release included, is checked against _config.yml in tests/test_colab.py
+    install = re.search(r'%pip install .*"medlab\[book\] @ git\+(\S+)@(\S+)"', setup.source)
     assert install and install.group(1) == REPO_URL, "Colab install URL must be _config.yml's"
     assert "medlab.setup(" in setup.source
     text = "\n".join(c.source for c in nb.cells)

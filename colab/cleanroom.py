@@ -280,7 +280,7 @@ def has_torch(py: Path, env: dict) -> bool:
 
 
 def run(chapters: list[str] | None = None, out: Path | None = None, keep: bool = False,
-        timeout: int = 1800, commit: str | None = None) -> dict:
+        timeout: int = 1800, commit: str | None = None, setup_only: bool = False) -> dict:
     """Build the clean room, check every chapter's install line, execute every chapter.
 
     Returns the report (also written to ``out/report.json``): per chapter the packages pip would
@@ -303,7 +303,7 @@ def run(chapters: list[str] | None = None, out: Path | None = None, keep: bool =
             MEDLAB_QUICK="1", IPYTHONDIR=str(venv / "ipython"), VIRTUAL_ENV=str(venv),
             PATH=f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             MEDLAB_CACHE_DIR=str(work / "model-cache"), PYTHONNOUSERSITE="1",
-            MPLBACKEND="agg")
+            MPLBACKEND="agg", MEDLAB_COLAB_SETUP_ONLY="1" if setup_only else "0")
         torch_ok = has_torch(py, env)
         report["torch"] = torch_ok
         paths = sorted((clone / "chapters").glob("*.ipynb"))
@@ -358,11 +358,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the run's environment and clone")
     parser.add_argument("--build-only", action="store_true", help="only build the cached environment")
     parser.add_argument("--commit", help="test this commit instead of the working tree")
+    parser.add_argument("--setup-only", action="store_true", help="execute only each chapter's setup cell")
     args = parser.parse_args(argv)
     if args.build_only:
         print(build_base())
         return 0
-    return 0 if run(args.chapters, args.out, args.keep, commit=args.commit)["ok"] else 1
+    report = run(args.chapters, args.out, args.keep, commit=args.commit, setup_only=args.setup_only)
+    return 0 if report["ok"] else 1
 
 
 if __name__ == "__main__":

@@ -26,9 +26,9 @@ def main() -> int:
         print(json.dumps({"error": f"the setup cell does not install from {urls['pattern']}"}))
         return 1
     kept = [c for c in nb.cells if not (skip_tag and skip_tag in c.metadata.get("tags", []))]
+    skipped = len(nb.cells) - len(kept)
     if os.environ.get("MEDLAB_COLAB_SETUP_ONLY") == "1":  # cleanroom.py --setup-only
         kept = kept[:kept.index(setup) + 1]
-    skipped = len(nb.cells) - len(kept)
     nb.cells = kept
     client = NotebookClient(nb, timeout=int(timeout), kernel_name="python3", allow_errors=False,
                             resources={"metadata": {"path": str(Path(src).parent)}})

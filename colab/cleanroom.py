@@ -15,7 +15,9 @@
    reach, so where ``import torch`` fails the cells tagged ``needs-torch`` (the PyTorch half of
    *Tools of the trade*) are left out, and only those; the report says how many.
 
-``python colab/cleanroom.py`` runs it all (``--help``); ``tests/test_colab.py`` runs it in CI.
+``python colab/cleanroom.py`` runs it all (``--help``). CI (``tests/test_colab.py``, ``.ci/run``)
+runs a cheaper variant, ``--ci``: steps 1-3 for every chapter, every setup cell executed (its
+install, its imports, ``medlab.setup``), and only the chapters of :data:`CI_EXECUTE` executed whole.
 Only the standard library is used here; the chapters are executed by ``colab/_execute.py``
 inside the clean environment.
 """
@@ -47,6 +49,11 @@ KERNEL_PACKAGES = ("pip", "setuptools", "wheel", "ipykernel", "ipython", "jupyte
 """What a notebook kernel needs, at Colab's versions (Colab runs IPython 7 and ipykernel 6)."""
 SKIP_TAG = "needs-torch"
 """Cell tag of the cells that need PyTorch (the PyTorch half of *Tools of the trade*)."""
+CI_EXECUTE = ("convolution", "images_as_data", "tools")
+"""The chapters that CI's variant (``--ci``) executes whole; the others run their setup cell only.
+*The convolution* builds its widget with Colab's ipywidgets 7.7.1; *Medical images as data* reads
+with pydicom, SimpleITK and nilearn, which only the setup cell installs; *Tools of the trade* leaves
+out its PyTorch cells. The whole clean room takes too long for CI's time budget (README, "Google Colab")."""
 BUILD_VERSION = "1"
 """Bump when the way the environment is built changes (part of the cache key)."""
 STUB = '"""Stand-in for Google Colab\'s package in the clean room: only its presence matters."""\n'
@@ -280,9 +287,12 @@ def has_torch(py: Path, env: dict) -> bool:
 
 
 def run(chapters: list[str] | None = None, out: Path | None = None, keep: bool = False,
-        timeout: int = 1800, commit: str | None = None, setup_only: bool = False) -> dict:
+        timeout: int = 1800, commit: str | None = None, setup_only: bool = False,
+        execute: tuple[str, ...] | list[str] | None = None) -> dict:
     """Build the clean room, check every chapter's install line, execute every chapter.
 
+    With ``setup_only``, only the setup cell of each chapter is executed; with ``execute``, the
+    chapters it names are executed whole and the others' setup cell only (CI: :data:`CI_EXECUTE`).
     Returns the report (also written to ``out/report.json``): per chapter the packages pip would
     change, whether it executed, its time, the cells left out.
     """
@@ -303,14 +313,15 @@ def run(chapters: list[str] | None = None, out: Path | None = None, keep: bool =
             MEDLAB_QUICK="1", IPYTHONDIR=str(venv / "ipython"), VIRTUAL_ENV=str(venv),
             PATH=f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
             MEDLAB_CACHE_DIR=str(work / "model-cache"), PYTHONNOUSERSITE="1",
-            MPLBACKEND="agg", MEDLAB_COLAB_SETUP_ONLY="1" if setup_only else "0")
+            MPLBACKEND="agg")
         torch_ok = has_torch(py, env)
         report["torch"] = torch_ok
         paths = sorted((clone / "chapters").glob("*.ipynb"))
         if chapters:
             paths = [p for p in paths if p.stem in chapters]
         for path in paths:
-            entry: dict = {}
+            whole = not setup_only and (execute is None or path.stem in execute)
+            entry: dict = {"executed": "whole" if whole else "setup cell"}
             report["chapters"][path.stem] = entry
             args = rewrite_install(setup_install_args(path), clone, sha)
             entry["install_line"] = args
@@ -323,7 +334,7 @@ def run(chapters: list[str] | None = None, out: Path | None = None, keep: bool =
                 [str(py), str(HERE / "_execute.py"), str(path), str(out / f"{path.stem}.ipynb"),
                  json.dumps({"pattern": repository_pattern(), "new": f"git+file://{clone}@{sha}"}),
                  "" if torch_ok else SKIP_TAG, str(timeout)],
-                env=env, capture_output=True, text=True)
+                env={**env, "MEDLAB_COLAB_SETUP_ONLY": "0" if whole else "1"}, capture_output=True, text=True)
             entry["seconds"] = round(time.perf_counter() - t, 1)
             result = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "{}"
             try:
@@ -332,7 +343,8 @@ def run(chapters: list[str] | None = None, out: Path | None = None, keep: bool =
                 entry["error"] = (proc.stdout + proc.stderr)[-3000:]
             entry["ok"] = proc.returncode == 0 and not entry.get("error") and not check["changes"] \
                 and "error" not in check
-            print(f"==> {path.stem}: {'ok' if entry['ok'] else 'FAILED'} in {entry['seconds']:.0f} s"
+            print(f"==> {path.stem} ({entry['executed']}): {'ok' if entry['ok'] else 'FAILED'} "
+                  f"in {entry['seconds']:.0f} s"
                   + (f"; pip would change {', '.join(check['changes'])}" if check["changes"] else "")
                   + (f"; left out {entry.get('skipped_cells')} cells tagged {SKIP_TAG}"
                      if entry.get("skipped_cells") else "")
@@ -359,11 +371,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-only", action="store_true", help="only build the cached environment")
     parser.add_argument("--commit", help="test this commit instead of the working tree")
     parser.add_argument("--setup-only", action="store_true", help="execute only each chapter's setup cell")
+    parser.add_argument("--ci", action="store_true",
+                        help=f"CI's variant: every setup cell, and only {', '.join(CI_EXECUTE)} whole")
     args = parser.parse_args(argv)
     if args.build_only:
         print(build_base())
         return 0
-    report = run(args.chapters, args.out, args.keep, commit=args.commit, setup_only=args.setup_only)
+    report = run(args.chapters, args.out, args.keep, commit=args.commit, setup_only=args.setup_only,
+                 execute=CI_EXECUTE if args.ci else None)
     return 0 if report["ok"] else 1
 
 

@@ -1,9 +1,11 @@
 """Google Colab as Colab ships (issue #29): the setup cells, launch buttons, declared dependencies,
 Colab's package list, and the Colab-like clean room that runs every chapter on Colab's versions.
 
-The clean room (``colab/cleanroom.py``) builds a Python 3.13 environment and executes every
-chapter: ``.ci/run`` sets ``MEDLAB_COLAB_TEST=1`` to run it; elsewhere it is skipped. Alone:
-``MEDLAB_COLAB_TEST=1 python -m pytest -m colab tests/test_colab.py``.
+The clean room (``colab/cleanroom.py``) builds a Python 3.13 environment and runs the chapters
+there: ``.ci/run`` sets ``MEDLAB_COLAB_TEST=1``, CI's variant (every chapter's install line and
+setup cell, three chapters executed whole: ``cleanroom.CI_EXECUTE``); ``MEDLAB_COLAB_TEST=full``
+executes every chapter whole; elsewhere it is skipped. Alone:
+``MEDLAB_COLAB_TEST=full python -m pytest -m colab tests/test_colab.py``.
 """
 
 from __future__ import annotations
@@ -254,17 +256,29 @@ def test_tools_chapter_marks_only_its_pytorch_cells():
             assert cleanroom.SKIP_TAG not in other.read_text(), other.name
 
 
+def test_ci_variant_executes_existing_chapters_including_the_one_without_pytorch():
+    stems = {p.stem for p in CHAPTERS}
+    assert set(cleanroom.CI_EXECUTE) <= stems and "tools" in cleanroom.CI_EXECUTE
+    assert 2 <= len(cleanroom.CI_EXECUTE) < len(stems)
+
+
 @pytest.mark.colab
 def test_every_chapter_runs_in_a_colab_like_environment():
     """Python 3.13 with Colab's versions; each chapter's own install line must change no package
-    Colab has; each chapter executes in quick mode with its setup cell on the Colab branch."""
-    if os.environ.get("MEDLAB_COLAB_TEST") != "1":
-        pytest.skip("the clean room takes minutes: MEDLAB_COLAB_TEST=1 runs it (.ci/run does)")
-    report = cleanroom.run()
+    Colab has; each chapter's setup cell runs on the Colab branch (installing medlab, importing
+    what the chapter needs); each chapter (CI: those of ``cleanroom.CI_EXECUTE``) executes whole in
+    quick mode."""
+    mode = os.environ.get("MEDLAB_COLAB_TEST")
+    if mode not in ("1", "full"):
+        pytest.skip("the clean room takes minutes: MEDLAB_COLAB_TEST=1 (CI's variant, .ci/run) "
+                    "or MEDLAB_COLAB_TEST=full (every chapter whole) runs it")
+    report = cleanroom.run(execute=None if mode == "full" else cleanroom.CI_EXECUTE)
     failures = {k: {f: v.get(f) for f in ("pip_would_change", "pip_error", "error") if v.get(f)}
                 for k, v in report["chapters"].items() if not v["ok"]}
     assert not failures, json.dumps(failures, indent=1)[-8000:]
     assert len(report["chapters"]) == len(CHAPTERS)
+    whole = {k for k, v in report["chapters"].items() if v["executed"] == "whole"}
+    assert whole == ({p.stem for p in CHAPTERS} if mode == "full" else set(cleanroom.CI_EXECUTE))
     for name, entry in report["chapters"].items():
         assert "pip added" in entry["setup_output"], f"{name}: the Colab branch of the setup cell did not run"
         assert entry["skipped_cells"] == 0 or (name == "tools" and not report["torch"])

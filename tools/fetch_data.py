@@ -7,8 +7,10 @@ Usage::
     python -m tools.fetch_data pneumoniamnist.npz CT_small.dcm
     python -m tools.fetch_data --list         # the whole registry
 
-MedMNIST files are downloaded from Zenodo (once) into ``$MEDLAB_DATA_DIR`` or
-the user cache, and checked against their official MD5; images shipped inside
+Files missing from the folders of ``$MEDLAB_DATA_DIR`` (only read, never
+written) are downloaded once into ``$MEDLAB_DOWNLOAD_DIR``, else the user cache:
+MedMNIST from Zenodo, checked against its official MD5; BCCD as one archive of
+the pinned commit, every member checked against its SHA-256; images shipped inside
 installed packages are located and checked against their SHA-256. Exits with
 status 1 if any file is missing or fails its checksum.
 """

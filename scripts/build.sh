@@ -4,6 +4,7 @@
 set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 python -m tools.fetch_data --all
+python -m tools.static_assets   # MathJax and the widget scripts, served by the site (offline pages)
 out=()
 if python -c "import sys, medlab; sys.exit(0 if medlab.is_quick() else 1)"; then
     out=(--path-output _build/quick)   # keep quick results out of the full build's cache

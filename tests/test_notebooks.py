@@ -38,12 +38,6 @@ def code_cells(nb):
     return [c for c in nb.cells if c.cell_type == "code"]
 
 
-@pytest.fixture(scope="session")
-def book_dir(tmp_path_factory):
-    """Output folder of the test build; its jupyter-cache is filled by the execution tests."""
-    return tmp_path_factory.mktemp("book")
-
-
 def test_there_are_chapters():
     assert CHAPTERS, "no notebooks in chapters/"
 
@@ -201,7 +195,11 @@ def test_student_book_builds_without_solutions(book_dir, tmp_path):
 @pytest.mark.book
 def test_book_build_fails_on_a_cell_error(tmp_path):
     """The book's own configuration must turn a failing cell into a failed build."""
-    shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
+    config = dict(CONFIG)  # the book's; its html_extra_path (the offline assets) made absolute
+    config["sphinx"] = {**CONFIG["sphinx"], "config": {
+        **CONFIG["sphinx"]["config"],
+        "html_extra_path": [str(ROOT / p) for p in CONFIG["sphinx"]["config"].get("html_extra_path", [])]}}
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     shutil.copy(ROOT / "references.bib", tmp_path / "references.bib")
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n- file: broken\n")
     (tmp_path / "index.md").write_text("# Index\n")

@@ -150,6 +150,8 @@ def build_student_book(outdir: str | os.PathLike, build_dir: str | os.PathLike =
     config["title"] += " (student edition)"
     config["execute"]["execute_notebooks"] = "off"
     config["exclude_patterns"] = [*config.get("exclude_patterns", []), "source"]
+    sphinx = config.setdefault("sphinx", {}).setdefault("config", {})  # offline assets: the book's own
+    sphinx["html_extra_path"] = [str(ROOT / p) for p in sphinx.get("html_extra_path", [])]
     (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     for path in sorted((ROOT / "chapters").glob("*.ipynb")):
         try:

@@ -94,16 +94,19 @@ def quiet_tensorflow() -> None:
 
 
 def device_summary() -> str:
-    """Describe the compute device TensorFlow would use, without importing it if absent."""
+    """Describe the compute device TensorFlow would use, without importing it if absent.
+
+    Short, so that the setup line fits a code block of the book's column (77 characters).
+    """
     cores = os.cpu_count() or 1
     if "tensorflow" not in sys.modules:
-        return f"CPU ({cores} cores; TensorFlow not loaded)"
+        return f"CPU, {cores} cores (no TensorFlow)"
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
-        return f"GPU x{len(gpus)} ({', '.join(g.name for g in gpus)})"
-    return f"CPU ({cores} cores, no GPU found)"
+        return f"GPU x{len(gpus)} ({', '.join(g.name.replace('/physical_device:', '') for g in gpus)})"
+    return f"CPU, {cores} cores, no GPU"
 
 
 @dataclass(frozen=True)
@@ -118,8 +121,9 @@ class SetupInfo:
         return f"medlab {_version()} | mode: {self.mode} | seed: {self.seed} | device: {self.device}"
 
 
-def setup(seed: int = 0, tensorflow: bool = False, deterministic: bool = True) -> SetupInfo:
-    """Prepare a chapter: quiet logs, seed everything, report mode and device.
+def setup(seed: int = 0, tensorflow: bool = False, deterministic: bool = True, *,
+          figures: bool = True) -> SetupInfo:
+    """Prepare a chapter: quiet logs, seed everything, figure style, report mode and device.
 
     Parameters
     ----------
@@ -133,8 +137,15 @@ def setup(seed: int = 0, tensorflow: bool = False, deterministic: bool = True) -
         chapter's numbers do not drift between runs, and for full float32
         arithmetic (TensorFloat-32 off on the GPUs that have it), so that a
         chapter's checks against NumPy or PyTorch hold on any device.
+    figures
+        Apply the book's figure style (:func:`medlab.viz.book_style`: column-wide figures,
+        12 pt text, SVG output in notebooks). False leaves matplotlib's settings alone.
     """
     quiet_tensorflow()
+    if figures:
+        from medlab.viz import book_style
+
+        book_style()
     if tensorflow:
         import tensorflow as tf
 

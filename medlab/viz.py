@@ -365,3 +365,179 @@ def three_planes(volume: np.ndarray, labels: np.ndarray | None = None,
         ax.set_xlabel(xl)
         ax.set_ylabel(yl)
     return axes[0].figure
+
+
+# --- The book's figure style (issue #28) -------------------------------------------------------
+# Measured on the built book (sphinx-book-theme 1.3, Chromium, window 1300 px wide): the content
+# column holds code and output blocks 688 px wide (paragraphs 692 px) and captions are set at
+# 16 px, like the body text. A CSS pixel is 1/96 inch and a point 1/72 inch, so a figure whose
+# width is at most the column's is shown at its natural size, where 12 pt text is 16 px high.
+
+COLUMN_PX = 688
+"""Width of the content column (code and output blocks) at a 1300 px window, in CSS pixels."""
+
+CAPTION_PX = 16.0
+"""Font size of figure captions (and body text) on the built page, in CSS pixels."""
+
+MIN_TEXT_PX = 15.0
+"""Smallest text a figure may show on the page at 1300 px (the browser test's floor): the caption
+size, less one pixel for a tight bounding box up to 6 % wider than :data:`FIG_WIDTH`."""
+
+FONT_PT = 12.0
+"""Smallest font of the style: 12 pt is 16 px when the figure is shown at its natural size."""
+
+FIG_WIDTH = 7.0
+"""Default figure width in inches: 672 px, inside the 688 px column, so it is never scaled down."""
+
+MIN_PANEL_WIDTH = {"plot": 2.2, "image": 1.3}
+"""Narrowest panel, in inches, that keeps 12 pt tick labels apart (``"plot"``) or shows an image
+without axes (``"image"``); :func:`panel_grid` wraps panels onto more rows below it."""
+
+BOOK_RC: dict[str, Any] = {
+    "figure.figsize": (FIG_WIDTH, 4.2),
+    "font.size": FONT_PT,
+    "axes.titlesize": FONT_PT + 1,
+    "axes.labelsize": FONT_PT,
+    "xtick.labelsize": FONT_PT,
+    "ytick.labelsize": FONT_PT,
+    "legend.fontsize": FONT_PT,
+    "legend.title_fontsize": FONT_PT,
+    "figure.titlesize": FONT_PT + 2,
+    # white, not transparent: black text stays readable on the dark theme, in Colab's dark mode
+    # and in an image viewer (the book theme also puts figures on white in dark mode)
+    "figure.facecolor": "white",
+    "savefig.facecolor": "white",
+    "axes.facecolor": "white",
+    # text stays text in the SVG: crisp at any zoom, searchable, and its size can be measured
+    "svg.fonttype": "none",
+    # fixed ids inside the SVG, so that the same figure gives the same file on every run
+    "svg.hashsalt": "medlab",
+}
+"""rcParams of the book's style (applied by :func:`book_style`)."""
+
+
+def book_style(*, svg: bool = True) -> dict[str, Any]:
+    """Apply the book's figure style: column-wide figures, 12 pt text, SVG output in notebooks.
+
+    Called by :func:`medlab.setup` (``figures=True``, the default), so every chapter's figures,
+    shown or glued with :func:`medlab.glue`, come out alike. Sets :data:`BOOK_RC` and, inside
+    a Jupyter kernel, makes figures display as SVG (``svg=False``: PNG) with a fixed date, so
+    a figure's file does not change between runs. Explicit ``figsize``, ``fontsize`` and layout
+    arguments still win. Returns the rcParams set. Introduced with issue #28; see
+    ``CONTRIBUTING.md``, *Figures and code on the page*.
+    """
+    import matplotlib
+
+    matplotlib.rcParams.update(BOOK_RC)
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with every Jupyter install
+        return dict(BOOK_RC)
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "kernel"):
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        if svg:
+            set_matplotlib_formats("svg", metadata={"Date": None})
+        else:
+            set_matplotlib_formats("png")
+    return dict(BOOK_RC)
+
+
+def panel_grid(n: int, *, ncols: int | None = None, kind: str = "plot", aspect: float = 0.8,
+               width: float = FIG_WIDTH, sharex: bool = False, sharey: bool = False):
+    """A figure of ``n`` panels laid out so that their labels stay legible at the column's width.
+
+    The rule for multi-panel figures: the figure is ``width`` inches wide (at most the column,
+    so never shrunk on the page) and each panel at least :data:`MIN_PANEL_WIDTH` ``[kind]``
+    inches wide (``"plot"``: axes with tick labels; ``"image"``: pictures without axes), so a
+    row holds at most 3 plots or 5 images and further panels wrap onto new rows. The height
+    follows from the rows and ``aspect`` (panel height / width). Fonts are not shrunk to fit:
+    the layout changes instead. Returns ``(fig, axes)`` with ``axes`` a flat array of ``n``
+    axes (extra cells of the grid are removed); constrained layout keeps labels inside.
+
+    Raises
+    ------
+    ValueError
+        If ``n``, ``ncols``, ``kind``, ``aspect`` or ``width`` is invalid, or ``ncols`` asks
+        for panels narrower than the minimum.
+    """
+    import matplotlib.pyplot as plt
+
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if kind not in MIN_PANEL_WIDTH:
+        raise ValueError(f"kind must be one of {sorted(MIN_PANEL_WIDTH)}, got {kind!r}")
+    if not 0 < aspect <= 4:
+        raise ValueError(f"aspect (panel height / width) must be in (0, 4], got {aspect!r}")
+    if not 0 < width <= COLUMN_PX / 96:
+        raise ValueError(f"width must be in (0, {COLUMN_PX / 96:.2f}] inches (the column), got {width!r}")
+    most = max(1, int(width // MIN_PANEL_WIDTH[kind]))
+    if ncols is None:
+        ncols = min(n, most)
+    elif not isinstance(ncols, (int, np.integer)) or ncols < 1:
+        raise ValueError(f"ncols must be a positive integer, got {ncols!r}")
+    elif ncols > most:
+        raise ValueError(f"ncols={ncols} makes {kind} panels narrower than {MIN_PANEL_WIDTH[kind]} in; "
+                         f"use at most {most} per row at width {width} in")
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    panel = width / ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, nrows * panel * aspect + 0.3),
+                             squeeze=False, sharex=sharex, sharey=sharey, layout="constrained")
+    flat = axes.ravel()
+    for ax in flat[n:]:
+        ax.remove()
+    if kind == "image":
+        for ax in flat[:n]:
+            ax.set_axis_off()
+    return fig, flat[:n]
+
+
+def svg_text_sizes(svg: str) -> tuple[float, list[float]]:
+    """The width of an SVG (its ``viewBox``, user units) and the font size of each of its texts.
+
+    Reads the ``font-size`` (or ``font: <size>px``) of every ``<text>`` and ``<tspan>``, which
+    is how matplotlib writes text with ``svg.fonttype: none``; a figure drawn with glyph paths has
+    no sizes. On a page, a size is shown at ``size * displayed_width / width`` CSS pixels.
+
+    Raises
+    ------
+    ValueError
+        If ``svg`` is not an SVG document with a ``viewBox`` or a width.
+    """
+    import re
+
+    root = re.search(r"<svg\b[^>]*>", svg)
+    if root is None:
+        raise ValueError("svg has no <svg> element")
+    box = re.search(r'viewBox="\s*[-\d.eE]+[\s,]+[-\d.eE]+[\s,]+([\d.eE]+)', root.group(0))
+    width = re.search(r'\bwidth="([\d.eE]+)(?:pt|px)?"', root.group(0))
+    if box is None and width is None:
+        raise ValueError("svg has neither a viewBox nor a width")
+    units = float(box.group(1) if box else width.group(1))
+    sizes = [float(m) for tag in re.findall(r"<(?:text|tspan)\b[^>]*>", svg)
+             for m in re.findall(r"font(?:-size)?:\s*(?:[a-z]+\s+)*([\d.]+)px", tag)]
+    return units, sizes
+
+
+def smallest_text_px(fig, *, column_px: float = COLUMN_PX) -> float:
+    """Height in CSS pixels of the smallest text of ``fig`` as the book's page shows it.
+
+    The figure is written as the notebooks show it (SVG, text kept as text, tight bounding
+    box); an SVG of ``w`` points is ``w * 96 / 72`` CSS pixels wide and scaled down to
+    ``column_px`` when wider. Returns ``inf`` for a figure without text. The browser test
+    measures the built pages the same way (:func:`svg_text_sizes`); this lets an author check
+    a figure against :data:`MIN_TEXT_PX` before building the book.
+    """
+    import io
+
+    import matplotlib
+
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    units, sizes = svg_text_sizes(buf.getvalue())
+    natural_px = units * 96 / 72
+    scale = min(1.0, column_px / natural_px) if natural_px > 0 else 1.0
+    return min(sizes) * 96 / 72 * scale if sizes else float("inf")

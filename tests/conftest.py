@@ -19,6 +19,23 @@ def pytest_configure(config):
     os.environ["MEDLAB_CACHE_DIR"] = tempfile.mkdtemp(prefix="medlab-cache-")
 
 
+@pytest.fixture(scope="session")
+def book_dir(tmp_path_factory):
+    """Output folder of the test build (tests/test_notebooks.py): its jupyter-cache is filled by the
+    execution tests, then the book is built into it; tests/test_site.py reads the built pages."""
+    return tmp_path_factory.mktemp("book")
+
+
+@pytest.fixture(autouse=True)
+def _keep_matplotlib_settings():
+    """medlab.setup applies the book's figure style to matplotlib's global rcParams; a test that
+    calls it must not change the figures of the tests after it."""
+    import matplotlib
+
+    with matplotlib.rc_context():
+        yield
+
+
 @pytest.fixture
 def http_server(tmp_path):
     """Serve files from a temporary folder on 127.0.0.1; yields (base_url, folder)."""

@@ -369,12 +369,16 @@ def three_planes(volume: np.ndarray, labels: np.ndarray | None = None,
 
 # --- The book's figure style (issue #28) -------------------------------------------------------
 # Measured on the built book (sphinx-book-theme 1.3, Chromium, window 1300 px wide): the content
-# column holds code and output blocks 688 px wide (paragraphs 692 px) and captions are set at
-# 16 px, like the body text. A CSS pixel is 1/96 inch and a point 1/72 inch, so a figure whose
-# width is at most the column's is shown at its natural size, where 12 pt text is 16 px high.
+# column holds code and output blocks 688 px wide (paragraphs 692 px), a figure directive shows
+# its image at most 676 px wide, and captions are set at 16 px, like the body text. A CSS pixel
+# is 1/96 inch and a point 1/72 inch, so a figure at most 676 px (7.04 in) wide is shown at its
+# natural size, where 12 pt text is 16 px high.
 
 COLUMN_PX = 688
 """Width of the content column (code and output blocks) at a 1300 px window, in CSS pixels."""
+
+FIGURE_PX = 676
+"""Widest a figure (``{glue:figure}``) is shown at a 1300 px window, in CSS pixels."""
 
 CAPTION_PX = 16.0
 """Font size of figure captions (and body text) on the built page, in CSS pixels."""
@@ -387,7 +391,7 @@ FONT_PT = 12.0
 """Smallest font of the style: 12 pt is 16 px when the figure is shown at its natural size."""
 
 FIG_WIDTH = 7.0
-"""Default figure width in inches: 672 px, inside the 688 px column, so it is never scaled down."""
+"""Default figure width in inches: 672 px, inside a figure's 676 px, so it is never scaled down."""
 
 MIN_PANEL_WIDTH = {"plot": 2.2, "image": 1.3}
 """Narrowest panel, in inches, that keeps 12 pt tick labels apart (``"plot"``) or shows an image
@@ -470,8 +474,9 @@ def panel_grid(n: int, *, ncols: int | None = None, kind: str = "plot", aspect: 
         raise ValueError(f"kind must be one of {sorted(MIN_PANEL_WIDTH)}, got {kind!r}")
     if not 0 < aspect <= 4:
         raise ValueError(f"aspect (panel height / width) must be in (0, 4], got {aspect!r}")
-    if not 0 < width <= COLUMN_PX / 96:
-        raise ValueError(f"width must be in (0, {COLUMN_PX / 96:.2f}] inches (the column), got {width!r}")
+    if not 0 < width <= FIGURE_PX / 96:
+        raise ValueError(f"width must be in (0, {FIGURE_PX / 96:.2f}] inches (a figure's width on the page), "
+                         f"got {width!r}")
     most = max(1, int(width // MIN_PANEL_WIDTH[kind]))
     if ncols is None:
         ncols = min(n, most)
@@ -521,14 +526,15 @@ def svg_text_sizes(svg: str) -> tuple[float, list[float]]:
     return units, sizes
 
 
-def smallest_text_px(fig, *, column_px: float = COLUMN_PX) -> float:
+def smallest_text_px(fig, *, column_px: float = FIGURE_PX) -> float:
     """Height in CSS pixels of the smallest text of ``fig`` as the book's page shows it.
 
     The figure is written as the notebooks show it (SVG, text kept as text, tight bounding
     box); an SVG of ``w`` points is ``w * 96 / 72`` CSS pixels wide and scaled down to
-    ``column_px`` when wider. Returns ``inf`` for a figure without text. The browser test
-    measures the built pages the same way (:func:`svg_text_sizes`); this lets an author check
-    a figure against :data:`MIN_TEXT_PX` before building the book.
+    ``column_px`` (default: a figure's 676 px) when wider. Returns ``inf`` for a figure
+    without text. The browser test measures the built pages the same way
+    (:func:`svg_text_sizes`); this lets an author check a figure against :data:`MIN_TEXT_PX`
+    before building the book.
     """
     import io
 

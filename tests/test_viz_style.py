@@ -44,7 +44,7 @@ def test_setup_applies_the_style_and_can_leave_matplotlib_alone(capsys):
 def test_the_numbers_agree():
     """12 pt at 96/72 px per point is the caption's 16 px; the default width fits the column."""
     assert viz.FONT_PT * 96 / 72 == viz.CAPTION_PX
-    assert viz.FIG_WIDTH * 96 <= viz.COLUMN_PX
+    assert viz.FIG_WIDTH * 96 <= viz.FIGURE_PX <= viz.COLUMN_PX
     assert viz.CAPTION_PX - 1 == viz.MIN_TEXT_PX
     sizes = [v for k, v in viz.BOOK_RC.items() if k.endswith("size") and k != "figure.figsize"]
     assert min(sizes) == viz.FONT_PT
@@ -59,7 +59,7 @@ def test_smallest_text_px_of_a_figure_in_the_style():
         wide, ax = plt.subplots(figsize=(14, 4))  # twice the column: scaled to about half
         ax.plot([0, 1])
     units, sizes = viz.svg_text_sizes(_svg(wide))
-    expected = 12 * 96 / 72 * viz.COLUMN_PX / (units * 96 / 72)
+    expected = 12 * 96 / 72 * viz.FIGURE_PX / (units * 96 / 72)
     assert viz.smallest_text_px(wide) == pytest.approx(expected) and expected < viz.MIN_TEXT_PX
     blank = plt.figure()
     assert viz.smallest_text_px(blank) == float("inf")
@@ -144,6 +144,6 @@ def test_notebook_figures_and_glued_figures_are_svg_and_reproducible(tmp_path):
         svg = glued[0]["data"]["application/papermill.record/image/svg+xml"]
         assert "<dc:date>" not in svg and re.search(r"<text\b", svg)
         units, sizes = viz.svg_text_sizes(svg)
-        assert min(sizes) == viz.FONT_PT and units * 96 / 72 <= viz.COLUMN_PX
+        assert min(sizes) == viz.FONT_PT and units * 96 / 72 <= viz.FIGURE_PX
         runs.append(svg)
     assert runs[0] == runs[1]

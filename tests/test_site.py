@@ -426,7 +426,10 @@ def test_every_page_reads_offline(site, browser):
         problems += offline_problems(page, state, external(requests_made(driver), base))
         maths += state["typeset"]
         widgets += len(state["views"])
-        if state["views"] or page == "chapters/convolution":
+        if state["views"] or page == "chapters/convolution":  # the first widget (or formula) in view
+            driver.execute_script("const e = document.querySelector('.widget-subarea') || "
+                                  "document.querySelector('.bd-article mjx-container'); "
+                                  "if (e) e.scrollIntoView({block: 'center'});")
             driver.save_screenshot(str(SHOTS / f"{page.replace('/', '-')}.png"))
     assert not problems, "\n".join(problems)
     assert maths > 0 and widgets > 0, f"the book should have formulas ({maths}) and widgets ({widgets})"

@@ -31,7 +31,8 @@ def test_spelling(tmp_path):
         (tmp_path / f"{nb_path.stem}.md").write_text(prose)
     targets = [str(tmp_path), *map(str, ROOT.glob("*.md")), str(ROOT / "medlab"),
                str(ROOT / "tests"), str(ROOT / "tools"), str(ROOT / "scripts")]
-    proc = subprocess.run([tool("codespell"), "-I", str(WORDS), *targets],
+    # tests/known-failures: machine-written lists quoting the chapters' code cut at 50 characters
+    proc = subprocess.run([tool("codespell"), "-I", str(WORDS), "--skip", "known-failures", *targets],
                           capture_output=True, text=True)
     assert proc.returncode == 0, "codespell found misspellings:\n" + proc.stdout + proc.stderr
 

@@ -20,8 +20,9 @@ The whole book comes from the ``-W`` build of ``tests/test_notebooks.py`` in the
 (this file runs after it), or from ``MEDLAB_SITE_HTML=<folder with index.html>``, e.g.
 ``_build/quick/_build/html`` after ``MEDLAB_QUICK=1 bash scripts/build.sh``. Alone:
 ``MEDLAB_SITE_HTML=_build/quick/_build/html python -m pytest -m browser tests/test_site.py``.
-``python tests/test_site.py SITE`` prints the layout report by page. Screenshots go to
-``_build/browser/site/``.
+``python tests/test_site.py SITE`` prints the layout report by page (``--record`` also writes it
+as the known-failures list: only when the list is introduced, never to hide a new violation).
+Screenshots go to ``_build/browser/site/``.
 """
 
 from __future__ import annotations
@@ -605,8 +606,13 @@ def test_png_and_svg_measurements():
     assert px == pytest.approx(ASSUMED_PNG_PT * 90 / 72, rel=1e-3) and how.startswith("png at 90 dpi")
 
 
-if __name__ == "__main__":  # python tests/test_site.py SITE: the layout report of a built book
+if __name__ == "__main__":  # python tests/test_site.py SITE [--record]: the layout report of a built book
     sys.path.insert(0, str(ROOT))
     folder = Path(sys.argv[1]).resolve()
     with serve(folder) as base, offline_chromium() as drv:
-        print(report(layout_violations(drv, base, folder, book_pages(folder))))
+        violations = layout_violations(drv, base, folder, book_pages(folder))
+    print(report(violations))
+    if "--record" in sys.argv[2:]:  # only when the list is (re)introduced, e.g. after a rebase
+        from known_failures import save
+
+        print("written:", save(f"site_{site_mode(folder)}", violations))

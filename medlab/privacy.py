@@ -9,8 +9,9 @@ Helpers of the chapter *Data privacy* (chapters/privacy.ipynb).
   by ``tools/make_ps315_table.py`` (in the repository); :func:`profile_source` says where from.
 * :func:`find_identifiers` lists every element that may identify a patient
   (nested sequences and the file meta information included);
-  :func:`surviving_values` is the independent check that no original
-  identifying value is left anywhere in a de-identified copy.
+  :func:`identifying_values` collects the original values the profile protects, and
+  :func:`surviving_values` is the independent check that none of them is left
+  anywhere in a de-identified copy (made by this module or by any other tool).
 * :func:`split_hospitals`, :func:`average_weights` and :func:`clip_update` are
   the pieces of federated averaging (FedAvg) on simulated hospitals.
 * :func:`example_losses` and :func:`membership_auc` measure what a model leaks
@@ -45,7 +46,7 @@ DUMMY_DATE, DUMMY_DATETIME, DUMMY_TIME = "19000101", "19000101000000", "000000"
 """Dummy values written by the action D for dates, date-times and times."""
 
 ACTIONS = {
-    "D": "replace with a dummy value of the same VR (non-empty)",
+    "D": "replace with a dummy value of the same VR (non-empty; a sequence: one item of dummies)",
     "Z": "replace with an empty value",
     "X": "remove",
     "K": "keep (sequences: keep, and clean their items)",
@@ -142,16 +143,16 @@ def effective_action(rule: Rule, date_shift_days: int | None = None) -> str:
 
 
 # --------------------------------------------------------------------------- input checks
-def _as_dataset(dataset: Any) -> Any:
+def _as_dataset(dataset: Any, name: str = "dataset") -> Any:
     import pydicom
 
     if isinstance(dataset, (str, os.PathLike)):
         path = Path(dataset)
         if not path.is_file():
-            raise FileNotFoundError(f"no DICOM file at {str(path)!r}")
+            raise FileNotFoundError(f"{name}: no DICOM file at {str(path)!r}")
         return pydicom.dcmread(path)
     if not isinstance(dataset, pydicom.Dataset):
-        raise TypeError("expected a pydicom.Dataset (or the path of a DICOM file), got "
+        raise TypeError(f"{name} must be a pydicom.Dataset (or the path of a DICOM file), got "
                         f"{type(dataset).__name__}")
     return dataset
 
@@ -167,21 +168,51 @@ def _check_salt(salt: Any) -> str:
     return salt
 
 
-def _check_shift(days: Any) -> int | None:
-    if days is None:
-        return None
+def _check_days(days: Any, name: str) -> int:
     if isinstance(days, bool) or not isinstance(days, (int, np.integer)):
-        raise TypeError(f"date_shift_days must be a whole number of days or None, got {days!r}")
+        raise TypeError(f"{name} must be a whole number of days, got {days!r}")
+    if abs(int(days)) > MAX_SHIFT_DAYS:
+        raise ValueError(f"{name} must lie within ±{MAX_SHIFT_DAYS} days (about 1000 years), got {days}")
     return int(days)
 
 
+def _check_shift(days: Any) -> int | None:
+    if days is None:
+        return None
+    days = _check_days(days, "date_shift_days")
+    if days == 0:
+        raise ValueError("date_shift_days=0 keeps every date unchanged: that is the Retain Full Dates "
+                         "option, not Modified Dates; give a non-zero secret shift, or None")
+    return days
+
+
+def _check_int(value: Any, name: str, low: int, high: float = float("inf")) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if not low <= int(value) <= high:
+        raise ValueError(f"{name} must lie in [{low}, {high}], got {value}")
+    return int(value)
+
+
+MAX_SHIFT_DAYS = 365_000
+"""Largest date shift accepted (days): shifted dates must stay within the years 1 to 9999."""
+
+
 # --------------------------------------------------------------------------- replacements
-def pseudonym(value: Any, salt: str, length: int = 10) -> str:
+def pseudonym(value: Any, salt: str, *, length: int = 10) -> str:
     """A keyed hash of ``value``: the same input and salt give the same pseudonym.
 
     ``"ANON"`` followed by ``length`` upper-case hex digits of SHA-256(salt, value).
     Without the salt the original cannot be recomputed from it (nor checked by guessing).
+
+    Raises
+    ------
+    ValueError
+        ``length`` outside [8, 64]: fewer than 8 hex digits (32 bits) make two patients
+        likely to share a pseudonym in a large archive (``length=0`` would give every
+        patient the same one); SHA-256 has 64.
     """
+    length = _check_int(length, "length", 8, 64)
     digest = hashlib.sha256(f"{_check_salt(salt)}\x00{value}".encode()).hexdigest().upper()
     return "ANON" + digest[:length]
 
@@ -195,9 +226,17 @@ def new_uid(uid: str, salt: str) -> str:
     gives unrelated UIDs, and without the salt the old UID cannot be checked by
     guessing. (pydicom's ``generate_uid(prefix=None)`` ignores its entropy sources
     and is random, so it cannot keep a study together.)
+
+    Raises
+    ------
+    ValueError
+        An empty ``uid`` (there is nothing to replace) or an empty salt.
     """
     key = _check_salt(salt).encode()
-    digest = hmac.new(key, str(uid).strip().strip("\x00").encode(), hashlib.sha256).digest()
+    text = str(uid).strip().strip("\x00")
+    if not text:
+        raise ValueError("uid must be a non-empty UID")
+    digest = hmac.new(key, text.encode(), hashlib.sha256).digest()
     return "2.25." + str(uuid.UUID(bytes=digest[:16], version=4).int)
 
 
@@ -210,11 +249,18 @@ def shift_date(value: str, days: int) -> str:
     Raises
     ------
     ValueError
-        If ``value`` does not start with a valid ``YYYYMMDD``.
+        If ``value`` does not start with a valid ``YYYYMMDD``, or the shifted date
+        falls outside the years 1 to 9999.
+    TypeError
+        If ``days`` is not a whole number.
     """
+    days = _check_days(days, "days")
     text = str(value).strip()
     day = dt.datetime.strptime(text[:8], "%Y%m%d").date()
-    return (day + dt.timedelta(days=int(days))).strftime("%Y%m%d") + text[8:]
+    try:
+        return (day + dt.timedelta(days=days)).strftime("%Y%m%d") + text[8:]
+    except OverflowError:
+        raise ValueError(f"shifting {text[:8]} by {days} days leaves the years 1 to 9999") from None
 
 
 def _dummy(elem: Any, salt: str) -> Any:
@@ -237,7 +283,33 @@ def _dummy(elem: Any, salt: str) -> Any:
         return b"\x00\x00"
     if vr == "UI":
         return new_uid(elem.value, salt)
+    if vr == "SQ":
+        return _dummy_sequence(elem, salt)
+    if " or " in vr:  # pydicom's ambiguous VRs ("US or SS", "OB or OW")
+        return b"\x00\x00" if "O" in vr else 0
     raise ValueError(f"no dummy value for VR {vr} ({elem.keyword or elem.tag})")
+
+
+def _dummy_sequence(elem: Any, salt: str) -> list:
+    """Action D on a sequence: one item that has the first item's attributes, each a dummy.
+
+    PS3.15 E.1.1: the action codes apply to sequences too, "the action is applicable to
+    the Sequence and all of its contents". D asks for a non-zero length value of the
+    same VR; for a sequence that is one item, and nothing of the original items may be
+    kept, so every value in it (nested sequences included) is a dummy. The number of
+    items, their other attributes and every original value are gone.
+    """
+    from pydicom.dataset import Dataset
+
+    if not elem.value:
+        return []
+    item = Dataset()
+    for sub in elem.value[0]:
+        if sub.tag.is_private or (sub.tag.element == 0 and sub.tag.group != 0x0002):
+            continue
+        empty = sub.VR != "SQ" and not _values(sub)
+        item.add_new(sub.tag, sub.VR, None if empty else _dummy(sub, salt))
+    return [item]
 
 
 def _values(elem: Any) -> list:
@@ -262,6 +334,32 @@ def _shift_values(elem: Any, days: int) -> Any:
 
 
 # --------------------------------------------------------------------------- the walk
+_BY_VR = {"PN": "Z", "DA": "Z", "DT": "Z", "TM": "Z"}
+"""Attributes the table does not list are handled by their VR when it says person name, date or
+time (PS3.15 E.1.1, Note 4: "handling all dates and times on the basis of their Value
+Representation"): emptied, or, with the Modified Dates option, shifted (dates) or kept (times)."""
+
+
+def action_for(tag: Any, vr: str, date_shift_days: int | None = None) -> str:
+    """The action :func:`deidentify` applies to an element: Table E.1-1, then the VR rule.
+
+    Private tags: ``"X"``; group lengths: ``"X"``; listed attributes:
+    :func:`effective_action`; unlisted PN, DA, DT and TM: ``"Z"`` (``"C"`` with a date
+    shift); everything else: ``"K"`` (sequences: keep, and clean their items).
+    """
+    from pydicom.tag import Tag
+
+    tag = Tag(tag)
+    if tag.is_private or (tag.element == 0 and tag.group != 0x0002):
+        return "X"
+    rule = rule_for(tag)
+    if rule is not None:
+        return effective_action(rule, date_shift_days)
+    if vr in _BY_VR:
+        return "C" if date_shift_days is not None else _BY_VR[vr]
+    return "K"
+
+
 @dataclass
 class _Context:
     salt: str
@@ -290,27 +388,20 @@ def _short(value: Any, vr: str, width: int = 40) -> str:
 def _clean(ds: Any, ctx: _Context, path: str = "") -> None:
     for elem in list(ds):
         tag, where = elem.tag, f"{path}{elem.keyword or str(elem.tag)}"
+        action = action_for(tag, elem.VR, ctx.shift)
         if tag.is_private:
             _record(ctx, where, elem, "X (private)", None)
             del ds[tag]
-            continue
-        if tag.element == 0 and tag.group != 0x0002:
-            del ds[tag]  # retired group lengths would no longer be right
-            continue
-        rule = rule_for(tag)
-        if rule is None or effective_action(rule, ctx.shift) == "K":
-            _clean_items(elem, ctx, where)
-            continue
-        action = effective_action(rule, ctx.shift)
-        if action == "X":
-            _record(ctx, where, elem, "X", None)
+        elif action == "X":
+            if tag.element != 0:  # group lengths go silently: they would no longer be right
+                _record(ctx, where, elem, "X", None)
             del ds[tag]
+        elif action in ("K", "U*"):
+            _clean_items(elem, ctx, where)  # K: keep, U*: keep the sequence; both clean the items
         elif action == "Z":
             new = [] if elem.VR == "SQ" else None
             _record(ctx, where, elem, "Z", new)
             elem.value = new
-        elif action == "U*":
-            _clean_items(elem, ctx, where)
         elif action == "U":
             new = [new_uid(v, ctx.salt) for v in _values(elem)]
             new = new[0] if len(new) == 1 else (new or None)
@@ -324,20 +415,61 @@ def _clean(ds: Any, ctx: _Context, path: str = "") -> None:
             else:
                 _clean_items(elem, ctx, where)  # times keep their value: whole days are shifted
         elif action == "D":
-            if elem.VR == "SQ":
-                _clean_items(elem, ctx, where)
-            else:
-                new = _dummy(elem, ctx.salt)
-                _record(ctx, where, elem, "D", new)
-                elem.value = new
+            new = _dummy(elem, ctx.salt)
+            _record(ctx, where, elem, "D", new)
+            elem.value = new
         else:
-            raise ValueError(f"unknown action {action!r} for {rule.name}")
+            raise ValueError(f"unknown action {action!r} for {where}")
 
 
 def _clean_items(elem: Any, ctx: _Context, where: str) -> None:
     if elem.VR == "SQ":
-        for i, item in enumerate(elem.value):
+        for i, item in enumerate(elem.value or []):
             _clean(item, ctx, f"{where}[{i}].")
+
+
+def _new_file_meta(meta: Any, ctx: _Context) -> Any:
+    """PS3.15 E.1.1 (7): the file meta information is replaced by a description of the
+    de-identifying application; only what a reader needs is carried over (class, UID mapped
+    like the dataset's, transfer syntax). Source/sending/receiving AE titles and private
+    information do not survive."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
+
+    new = FileMetaDataset()
+    new.FileMetaInformationVersion = b"\x00\x01"
+    for kw in ("MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID", "TransferSyntaxUID"):
+        if kw in meta:
+            new[kw] = copy.deepcopy(meta[kw])
+    _clean(new, ctx, "file_meta.")
+    new.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    new.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    for elem in meta:
+        if elem.keyword not in new and ctx.log is not None:
+            _record(ctx, f"file_meta.{elem.keyword or elem.tag}", elem, "X (file meta replaced)", None)
+    return new
+
+
+IMPLEMENTATION_VERSION_NAME = "MEDLAB_DEID"
+"""Implementation Version Name written into the new file meta information."""
+
+
+def _remove_copies(ds: Any, secrets: dict[str, str], ctx: _Context, path: str = "") -> None:
+    """Replace every element that still holds an original identifying value (a copy of a
+    protected value in an element the profile keeps) by a dummy, as action D would."""
+    for elem in list(ds):
+        where = f"{path}{elem.keyword or str(elem.tag)}"
+        if elem.VR == "SQ":
+            for i, item in enumerate(elem.value or []):
+                _remove_copies(item, secrets, ctx, f"{where}[{i}].")
+            continue
+        if action_for(elem.tag, elem.VR, ctx.shift) == "C":
+            continue  # the Modified Dates option's work: shifted dates keep their times on purpose
+        hit = next((s for text in _texts(elem) for s in secrets if _holds(text, s)), None)
+        if hit is not None:
+            new = _dummy(elem, ctx.salt)
+            _record(ctx, where, elem, f"D (held a copy of {secrets[hit]})", new)
+            elem.value = new
 
 
 def deidentify(dataset: Any, *, salt: str, date_shift_days: int | None = None,
@@ -346,12 +478,21 @@ def deidentify(dataset: Any, *, salt: str, date_shift_days: int | None = None,
 
     Applies Table E.1-1 of PS3.15 Annex E to every element, nested sequences and
     the file meta information included: ``X`` removes, ``Z`` empties, ``D`` writes
-    a dummy (text: a keyed :func:`pseudonym`), ``U`` maps each UID with
-    :func:`new_uid`; private tags are removed. Pixel data are not touched. Then it
-    records what was done: ``PatientIdentityRemoved = YES``,
-    ``DeidentificationMethod`` and ``DeidentificationMethodCodeSequence``
-    (DCM 113100, plus 113107 when dates were shifted) and
-    ``LongitudinalTemporalInformationModified``.
+    a dummy (text: a keyed :func:`pseudonym`; a sequence: one item of dummies, so a
+    structured report's Content Sequence keeps none of its text), ``U`` maps each UID
+    with :func:`new_uid`, ``K`` keeps and cleans a sequence's items; private tags are
+    removed; person names, dates and times the table does not list are emptied
+    (:func:`action_for`). The file meta information is replaced (only class, mapped
+    instance UID and transfer syntax carried over) and the preamble zeroed.
+
+    Then it goes beyond the profile's table: every element that still holds an
+    original identifying value (:func:`identifying_values`), for example a name copied
+    into a kept free-text attribute, is replaced by a dummy. This is *not* the Clean
+    Descriptors or Clean Structured Content option (which remove any identifying text,
+    known or not); it removes copies of the values the profile protects. Pixel data are
+    not touched. Last, it records what was done: ``PatientIdentityRemoved = YES``,
+    ``DeidentificationMethod``, ``DeidentificationMethodCodeSequence`` (DCM 113100,
+    plus 113107 when dates were shifted) and ``LongitudinalTemporalInformationModified``.
 
     Parameters
     ----------
@@ -361,10 +502,11 @@ def deidentify(dataset: Any, *, salt: str, date_shift_days: int | None = None,
         Secret string that keys UIDs and pseudonyms: the same salt maps the files
         of one study consistently; keep it, or throw it away for anonymisation.
     date_shift_days
-        None: dates follow the Basic profile (emptied or dummy). A whole number:
-        the *Retain Longitudinal Temporal Information with Modified Dates* option,
-        every date the option lists shifted by this many days (use one secret
-        shift per patient, so intervals between a patient's studies survive).
+        None: dates follow the Basic profile (emptied or dummy). A non-zero whole
+        number: the *Retain Longitudinal Temporal Information with Modified Dates*
+        option, every date the option lists shifted by this many days (use one secret
+        shift per patient, so intervals between a patient's studies survive); times of
+        day and the time-zone offset, which the option also marks C, are kept.
     log
         A list to which one dict per changed element is appended (path, tag,
         keyword, VR, action, before, after).
@@ -372,16 +514,17 @@ def deidentify(dataset: Any, *, salt: str, date_shift_days: int | None = None,
     Returns
     -------
     pydicom.Dataset
-        A new dataset (a deep copy of a ``FileDataset`` keeps its preamble and meta).
+        A new dataset (a deep copy; a ``FileDataset`` keeps a zeroed preamble).
 
     Raises
     ------
     TypeError
-        Not a dataset or a path; a salt that is not a string.
+        Not a dataset or a path; a salt that is not a string; a shift that is not a
+        whole number; a log that is not a list.
     FileNotFoundError
         A path that does not exist.
     ValueError
-        An empty salt.
+        An empty salt; a shift of 0 days or of more than :data:`MAX_SHIFT_DAYS`.
 
     Warns
     -----
@@ -393,6 +536,8 @@ def deidentify(dataset: Any, *, salt: str, date_shift_days: int | None = None,
     from pydicom.sr.codedict import codes
 
     source = _as_dataset(dataset)
+    if log is not None and not isinstance(log, list):
+        raise TypeError(f"log must be a list (or None), got {type(log).__name__}")
     ctx = _Context(_check_salt(salt), _check_shift(date_shift_days), log)
     out = copy.deepcopy(source)
     if str(out.get("BurnedInAnnotation", "")).upper() == "YES":
@@ -400,7 +545,13 @@ def deidentify(dataset: Any, *, salt: str, date_shift_days: int | None = None,
                       "de-identification does not remove", UserWarning, stacklevel=2)
     _clean(out, ctx)
     if getattr(out, "file_meta", None) is not None:
-        _clean(out.file_meta, ctx, "file_meta.")  # the same UID map: equal UIDs stay equal
+        out.file_meta = _new_file_meta(out.file_meta, ctx)  # the same UID map: equal UIDs stay equal
+    if getattr(out, "preamble", None) is not None:
+        out.preamble = b"\x00" * 128
+    secrets = {s: src for s, src, _ in _identifying(source, 4)}
+    _remove_copies(out, secrets, ctx)
+    if getattr(out, "file_meta", None) is not None:
+        _remove_copies(out.file_meta, secrets, ctx, "file_meta.")
     out.PatientIdentityRemoved = "YES"
     methods = [codes.DCM.BasicApplicationConfidentialityProfile]
     out.DeidentificationMethod = "PS3.15 E.1-1 Basic Profile (medlab.privacy)"
@@ -428,7 +579,7 @@ def find_identifiers(dataset: Any) -> list[dict[str, str]]:
     * it is private (odd group): vendors store anything there, names included;
     * Table E.1-1 gives it an action other than K (identifiers, names, dates,
       institutions, devices, free text, instance UIDs, overlays and curves);
-    * its VR says person name (PN) or date (DA, DT), whatever the table says;
+    * its VR says person name (PN), date (DA, DT) or time (TM), whatever the table says;
     * it is ``BurnedInAnnotation = YES``: the identity is in the pixels.
 
     Parameters
@@ -479,63 +630,208 @@ def _reason(elem: Any) -> str:
         return f"Table E.1-1: {rule.action}"
     if elem.VR == "PN":
         return "person name (PN)"
-    if elem.VR in ("DA", "DT"):
-        return "date (DA/DT)"
+    if elem.VR in ("DA", "DT", "TM"):
+        return f"date or time ({elem.VR})"
     return ""
 
 
-def _strings(ds: Any, path: str = "") -> list[tuple[str, str]]:
-    out = []
-    for elem in ds:
-        where = f"{path}{elem.keyword or str(elem.tag)}"
-        if elem.VR == "SQ":
-            for i, item in enumerate(elem.value or []):
-                out += _strings(item, f"{where}[{i}].")
-        elif elem.VR not in _BYTES_VRS and elem.value is not None:
-            out += [(where, str(v)) for v in _values(elem)]
-    return out
+_SEARCH_VRS = {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+"""VRs whose values :func:`identifying_values` collects: text, names, dates, times and UIDs. Numbers
+(a weight, a size) are not: they coincide with measurements everywhere and name no one."""
+
+_NOT_SECRET_INSIDE = {"CodingSchemeDesignator", "CodingSchemeVersion", "CodingSchemeUID", "ValueType",
+                      "RelationshipType", "ContinuityOfContent"}
+"""Inside a protected sequence, attributes that name a vocabulary or a structure, never a person:
+the same values occur in every structured report."""
+
+_PIXEL_LIKE = {0x7FE00010, 0x7FE00008, 0x7FE00009, 0x54001010}
+"""Pixel Data, Float and Double Float Pixel Data, Waveform Data: numbers, not searched for text."""
 
 
-def surviving_values(original: Any, deidentified: Any, min_length: int = 4) -> list[dict[str, str]]:
-    """Original identifying values found anywhere in a de-identified dataset.
+def _texts(elem: Any) -> list[str]:
+    """Every value of an element as text (bytes decoded as Latin-1; pixel data skipped)."""
+    if elem.VR == "SQ" or elem.value is None or int(elem.tag) in _PIXEL_LIKE:
+        return []
+    if isinstance(elem.value, bytes):
+        return [elem.value.decode("latin-1")]
+    return [str(v) for v in _values(elem)]
 
-    The independent check of :func:`deidentify`: it does not replay the table's
-    actions, it looks for the old values. It collects the text of every element
-    :func:`find_identifiers` flags in ``original`` (values of at least
-    ``min_length`` characters), drops the values that the original also holds in
-    an element nobody flags (a manufacturer's name that equals the institution's
-    is not a secret the profile could hide), and, when the copy says its dates
-    were shifted (``LongitudinalTemporalInformationModified = MODIFIED``), the
-    times and time-zone offsets that option keeps on purpose. Then it scans every
-    element of ``deidentified``, nested sequences and file meta included, for any
-    remaining value as a substring.
+
+def _variants(value: str, vr: str, min_length: int) -> list[str]:
+    """The forms a value may take when it is copied into text: itself; a person name written out
+    (``Doe^Jane`` as ``Jane Doe``, ``Doe Jane`` and ``Doe, Jane``); a date in ISO form."""
+    text = value.strip().strip("\x00").strip()
+    out = [text]
+    if vr == "PN":
+        family, _, rest = text.split("=")[0].partition("^")
+        given = " ".join(p for p in rest.split("^") if p.strip())
+        if family.strip() and given:
+            out += [f"{given} {family}", f"{family} {given}", f"{family}, {given}"]
+    if vr in ("DA", "DT") and len(text) >= 8 and text[:8].isdigit():
+        out.append(f"{text[:4]}-{text[4:6]}-{text[6:8]}")
+    return [v for v in dict.fromkeys(out) if len(v) >= min_length]
+
+
+def _identifying(ds: Any, min_length: int) -> list[tuple[str, str, str]]:
+    """(value, path, reason) of every original value the profile protects; see identifying_values."""
+    strong, weak, public = [], [], []
+
+    def walk(part: Any, path: str, inside: str) -> None:
+        for elem in part:
+            where = f"{path}{elem.keyword or str(elem.tag)}"
+            action = action_for(elem.tag, elem.VR)
+            if elem.VR == "SQ":
+                if elem.tag.is_private:
+                    why = "inside a private sequence"
+                elif action in ("X", "Z", "D"):
+                    why = f"inside a sequence the profile protects ({action})"
+                else:
+                    why = inside
+                for i, item in enumerate(elem.value or []):
+                    walk(item, f"{where}[{i}].", why)
+                continue
+            if elem.VR not in _SEARCH_VRS:
+                continue
+            texts = [t for t in _texts(elem) if t.strip()]
+            if elem.tag.is_private:
+                bucket, why = weak, "private tag"
+            elif action != "K":
+                bucket, why = strong, f"Table E.1-1: {rule.action}" if (rule := rule_for(elem.tag)) \
+                    else f"{elem.VR} by VR"
+            elif inside and elem.keyword not in _NOT_SECRET_INSIDE and elem.VR != "CS":
+                bucket, why = weak, inside
+            else:
+                public.extend(texts)
+                continue
+            for t in texts:
+                if elem.VR == "UI" and t.strip().startswith(_STANDARD_UID_ROOT):
+                    continue  # a UID the DICOM standard defines (SOP class, transfer syntax): public
+                bucket.extend((v, where, why) for v in _variants(t, elem.VR, min_length))
+
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None:
+        walk(meta, "file_meta.", "")
+    walk(ds, "", "")
+    # A private or nested value that the original also shows in an attribute the profile keeps is
+    # not a secret the profile could hide (a vendor tag repeating Body Part Examined); a value of an
+    # attribute the profile protects by name (strong) always counts, wherever else it appears.
+    weak = [w for w in weak if not any(_holds(text, w[0]) for text in public)]
+    seen: dict[str, tuple[str, str, str]] = {}
+    for row in strong + weak:
+        seen.setdefault(row[0].casefold(), row)
+    return list(seen.values())
+
+
+_STANDARD_UID_ROOT = "1.2.840.10008."
+
+
+def _holds(text: str, secret: str) -> bool:
+    """Whether ``text`` shows ``secret``, case-insensitively: as the whole value, or inside a value
+    that :func:`deidentify` did not generate, as long as it is not glued to more of the same kind
+    (``12345`` is in ``MRN12345`` and ``TOSHIBA`` in ``TOSHIBA_MEC``, but ``0000`` is not in
+    ``6.000000``)."""
+    t, s = text.strip().casefold(), secret.strip().casefold()
+    if not s:
+        return False
+    if s == t:
+        return True
+    if _generated(text):
+        return False
+    start = t.find(s)
+    while start >= 0:
+        end = start + len(s)
+        if not (_glued(t, start - 1, s[0]) or _glued(t, end, s[-1])):
+            return True
+        start = t.find(s, start + 1)
+    return False
+
+
+def _glued(text: str, i: int, c: str) -> bool:
+    """Whether ``text[i]`` continues a word or number that ends in ``c``."""
+    if not 0 <= i < len(text):
+        return False
+    return (c.isdigit() and text[i].isdigit()) or (c.isalpha() and text[i].isalpha())
+
+
+def identifying_values(dataset: Any, *, min_length: int = 4) -> list[dict[str, str]]:
+    """Every original value that the Basic profile protects, as the check searches for it.
+
+    A value is collected (at least ``min_length`` characters, text VRs only) when
+
+    * its element is one the profile acts on by name or VR: a Table E.1-1 row whose
+      action is not K, or an unlisted person name, date or time (:func:`action_for`);
+    * it is the value of a private tag, or of any attribute nested in a sequence the
+      profile removes, empties or replaces (X, Z or D: "the action is applicable to the
+      Sequence and all of its contents", PS3.15 E.1.1), except code strings and the
+      attributes that name a vocabulary (coding scheme) or an SR structure, and except
+      when the original shows the same value in an attribute the profile keeps (a
+      vendor tag that repeats the body part is not a secret).
+
+    UIDs defined by the standard itself (root ``1.2.840.10008``) are never collected.
+    Each value also gives the forms a copy may take: a person name written out
+    (``Doe^Jane`` gives ``Jane Doe``, ``Doe Jane`` and ``Doe, Jane``) and a date's ISO
+    form (``20200228`` gives ``2020-02-28``).
 
     Returns
     -------
     list of dict
-        ``path, value, found_in`` per surviving value (empty when nothing survived).
+        ``value, path, reason`` per distinct value (case-insensitive).
     """
-    before, after = _as_dataset(original), _as_dataset(deidentified)
-    shifted = str(after.get("LongitudinalTemporalInformationModified", "")).upper() == "MODIFIED"
-    secrets, public = set(), []
-    for prefix, part in (("file_meta.", getattr(before, "file_meta", None)), ("", before)):
-        if part is None:
-            continue
-        flagged = {f["path"] for f in _flagged(part, prefix, shifted)}
-        for where, text in _strings(part, prefix):
-            if where in flagged and len(text.strip()) >= min_length:
-                secrets.add(text.strip())
-            elif where not in flagged:
-                public.append(text)
-    secrets = {s for s in secrets if not any(s in text for text in public)}
+    min_length = _check_int(min_length, "min_length", 1)
+    rows = _identifying(_as_dataset(dataset, "dataset"), min_length)
+    return [{"value": v, "path": p, "reason": r} for v, p, r in rows]
+
+
+def surviving_values(original: Any, deidentified: Any, *, min_length: int = 4) -> list[dict[str, str]]:
+    """Original identifying values found anywhere in a de-identified dataset.
+
+    The independent check of a de-identifier (this module's or any other): it does
+    not replay the table's actions, it looks for the old values. It collects
+    :func:`identifying_values` of ``original`` and searches **every** element of
+    ``deidentified`` for them, kept elements, private tags, nested sequences, binary
+    values (read as Latin-1 text) and file meta included, case-insensitively: a value
+    survives where an element equals it, or contains it as a word or number of its own
+    (``12345`` in ``MRN 12345`` or ``MRN12345``, not in ``6.0123456``), unless that element
+    holds a value the de-identifier generated (a dummy date, a ``2.25.`` UID, an ``ANON``
+    pseudonym), which can contain a short old value by chance. It grants no exemption
+    for options: times or time-zone offsets kept on purpose (the Modified Dates option)
+    are reported like any other surviving value, whichever tool kept them.
+
+    Parameters
+    ----------
+    original, deidentified
+        Datasets (or paths) before and after de-identification.
+    min_length
+        Shortest value searched for (shorter ones, such as a sex code, occur everywhere).
+
+    Returns
+    -------
+    list of dict
+        ``value, source, path, found_in`` per surviving value and element where it was
+        found: ``source`` is where the value was in the original, ``path`` where it is now.
+    """
+    min_length = _check_int(min_length, "min_length", 1)
+    before = _as_dataset(original, "original")
+    after = _as_dataset(deidentified, "deidentified")
+    secrets = _identifying(before, min_length)
     hits = []
     for prefix, part in (("file_meta.", getattr(after, "file_meta", None)), ("", after)):
         if part is None:
             continue
-        for where, text in _strings(part, prefix):
-            hits += [{"path": where, "value": s, "found_in": text} for s in sorted(secrets)
-                     if s == text.strip() or (s in text and not _generated(text))]
+        for where, elem in _walk_elements(part, prefix):
+            for text in _texts(elem):
+                hits += [{"value": s, "source": src, "path": where, "found_in": _short(text, "LT", 60)}
+                         for s, src, _ in secrets if _holds(text, s)]
     return hits
+
+
+def _walk_elements(ds: Any, path: str = ""):
+    for elem in ds:
+        where = f"{path}{elem.keyword or str(elem.tag)}"
+        yield where, elem
+        if elem.VR == "SQ":
+            for i, item in enumerate(elem.value or []):
+                yield from _walk_elements(item, f"{where}[{i}].")
 
 
 def _generated(text: str) -> bool:
@@ -543,24 +839,38 @@ def _generated(text: str) -> bool:
     short value by chance (``"ANON"`` inside ``"ANON79A2..."``) without leaking it."""
     text = text.strip()
     return (text in (DUMMY_DATE, DUMMY_DATETIME, DUMMY_TIME) or text.startswith("2.25.")
-            or (len(text) == 14 and text.startswith("ANON")))
-
-
-def _flagged(ds: Any, prefix: str, shifted: bool) -> list[dict[str, str]]:
-    found: list[dict[str, str]] = []
-    _scan(ds, prefix, found)
-    if not shifted:
-        return found
-
-    def kept_by_option(f: dict[str, str]) -> bool:
-        rule = rule_for(int(f["tag"][1:5] + f["tag"][6:10], 16))
-        return rule is not None and rule.modified_dates == "C" and f["VR"] not in ("DA", "DT")
-
-    return [f for f in found if not kept_by_option(f)]
+            or (text.startswith("ANON") and len(text) >= 12 and set(text[4:]) <= set("0123456789ABCDEF")))
 
 
 # --------------------------------------------------------------------------- federated learning
-def split_hospitals(labels: Any, sizes: Sequence[int], positive_shares: Sequence[float],
+def _finite_vector(values: Any, name: str) -> np.ndarray:
+    if isinstance(values, (str, bytes)) or np.ndim(values) != 1:
+        raise TypeError(f"{name} must be a one-dimensional sequence of numbers, got {type(values).__name__}")
+    if any(isinstance(v, bool) for v in values):
+        raise TypeError(f"{name} must hold numbers, not booleans")
+    try:
+        out = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must hold numbers, got {list(values)!r}") from None
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{name} must be finite, got {out.tolist()}")
+    return out
+
+
+def _binary_labels(labels: Any, name: str = "labels") -> np.ndarray:
+    y = np.asarray(labels)
+    if y.ndim == 0 or not len(y):
+        raise ValueError(f"{name} must hold at least one label")
+    y = y.reshape(len(y), -1)
+    if y.shape[1] != 1:
+        raise ValueError(f"{name} must be (n,) or (n, 1), got shape {np.shape(labels)}")
+    y = y[:, 0]
+    if not np.issubdtype(y.dtype, np.number) or not np.all(np.isin(y, (0, 1))):
+        raise ValueError(f"{name} must be 0 or 1, got values {np.unique(y)[:5].tolist()}")
+    return y.astype(np.int64)
+
+
+def split_hospitals(labels: Any, sizes: Sequence[int], positive_shares: Sequence[float], *,
                     seed: int = 0) -> list[np.ndarray]:
     """Split a labelled training set into simulated hospitals of different size and case mix.
 
@@ -572,7 +882,7 @@ def split_hospitals(labels: Any, sizes: Sequence[int], positive_shares: Sequence
     labels
         Binary labels ``(n,)`` or ``(n, 1)``.
     sizes
-        Number of cases per hospital.
+        Number of cases per hospital (whole numbers, at least 1).
     positive_shares
         Share of positive cases (class 1) per hospital, each in [0, 1].
     seed
@@ -586,27 +896,32 @@ def split_hospitals(labels: Any, sizes: Sequence[int], positive_shares: Sequence
     Raises
     ------
     ValueError
-        Mismatched lengths, shares outside [0, 1], or more cases of a class than exist.
+        Mismatched lengths, sizes below 1 or not whole, shares outside [0, 1] (or NaN),
+        labels other than 0/1, or more cases of a class than exist.
     """
-    y = np.asarray(labels).reshape(len(labels), -1)[:, 0]
-    if len(sizes) != len(positive_shares) or not len(sizes):
-        raise ValueError("give one size and one positive share per hospital")
-    if any(not 0 <= s <= 1 for s in positive_shares) or any(int(n) < 1 for n in sizes):
-        raise ValueError("sizes must be positive and positive_shares must lie in [0, 1]")
-    if not set(np.unique(y)) <= {0, 1}:
-        raise ValueError("labels must be binary (0/1)")
+    y = _binary_labels(labels)
+    n_k = _finite_vector(sizes, "sizes")
+    shares = _finite_vector(positive_shares, "positive_shares")
+    if len(n_k) != len(shares) or not len(n_k):
+        raise ValueError(f"give one size and one positive share per hospital: {len(n_k)} sizes, "
+                         f"{len(shares)} positive_shares")
+    if np.any(n_k < 1) or np.any(n_k != np.round(n_k)):
+        raise ValueError(f"sizes must be whole numbers of at least 1, got {n_k.tolist()}")
+    if np.any((shares < 0) | (shares > 1)):
+        raise ValueError(f"positive_shares must lie in [0, 1], got {shares.tolist()}")
+    _check_int(seed, "seed", 0)
     rng = np.random.default_rng(seed)
     pools = {c: list(rng.permutation(np.flatnonzero(y == c))) for c in (0, 1)}
-    need = {1: sum(round(n * s) for n, s in zip(sizes, positive_shares, strict=True))}
-    need[0] = sum(int(n) for n in sizes) - need[1]
+    counts = [(int(n), round(int(n) * float(sh))) for n, sh in zip(n_k, shares, strict=True)]
+    need = {1: sum(k for _, k in counts)}
+    need[0] = sum(n for n, _ in counts) - need[1]
     for c in (0, 1):
         if need[c] > len(pools[c]):
             raise ValueError(f"the hospitals need {need[c]} cases of class {c}, only {len(pools[c])} exist")
     out = []
-    for n, share in zip(sizes, positive_shares, strict=True):
-        k = round(int(n) * share)
+    for n, k in counts:
         pos, pools[1] = pools[1][:k], pools[1][k:]
-        neg, pools[0] = pools[0][: int(n) - k], pools[0][int(n) - k:]
+        neg, pools[0] = pools[0][: n - k], pools[0][n - k:]
         out.append(np.sort(np.array(pos + neg, dtype=np.int64)))
     return out
 
@@ -620,21 +935,40 @@ def average_weights(weight_sets: Sequence[Sequence[np.ndarray]], sizes: Sequence
     ----------
     weight_sets
         One list of arrays per client (as ``model.get_weights()`` returns), all of
-        the same shapes.
+        the same shapes and finite.
     sizes
-        Number of training examples of each client.
+        Number of training examples of each client (finite, non-negative, not all zero).
+
+    Raises
+    ------
+    ValueError
+        Mismatched numbers of clients or shapes, NaN or infinite weights or sizes,
+        negative sizes, or sizes that sum to zero.
     """
-    if len(weight_sets) != len(sizes) or not len(sizes):
-        raise ValueError(f"{len(weight_sets)} weight sets but {len(sizes)} sizes")
-    n = np.asarray(sizes, dtype=np.float64)
+    n = _finite_vector(sizes, "sizes")
+    if isinstance(weight_sets, np.ndarray) or not isinstance(weight_sets, Sequence):
+        raise TypeError(f"weight_sets must be a list with one list of arrays per client, got "
+                        f"{type(weight_sets).__name__}")
+    if len(weight_sets) != len(n) or not len(n):
+        raise ValueError(f"{len(weight_sets)} weight sets but {len(n)} sizes")
     if np.any(n < 0) or n.sum() <= 0:
-        raise ValueError("sizes must be non-negative and not all zero")
-    shapes = [tuple(np.shape(w) for w in ws) for ws in weight_sets]
+        raise ValueError(f"sizes must be non-negative and not all zero, got {n.tolist()}")
+    arrays = []
+    for k, ws in enumerate(weight_sets):
+        if isinstance(ws, np.ndarray) or not isinstance(ws, Sequence) or not len(ws):
+            raise TypeError(f"weight_sets[{k}] must be a non-empty list of arrays (model.get_weights())")
+        client = [np.asarray(w) for w in ws]
+        for i, w in enumerate(client):
+            if not np.issubdtype(w.dtype, np.number) or not np.all(np.isfinite(w)):
+                raise ValueError(f"weight_sets[{k}][{i}] must be finite numbers (NaN or inf found, or not "
+                                 "numeric): one client's bad update would poison the average")
+        arrays.append(client)
+    shapes = [tuple(w.shape for w in ws) for ws in arrays]
     if any(s != shapes[0] for s in shapes):
         raise ValueError("all clients must send weights of the same shapes (the same model)")
     share = n / n.sum()
-    return [sum(s * np.asarray(ws[i], dtype=np.float64) for s, ws in zip(share, weight_sets, strict=True))
-            .astype(np.asarray(weight_sets[0][i]).dtype) for i in range(len(weight_sets[0]))]
+    return [sum(s * ws[i].astype(np.float64) for s, ws in zip(share, arrays, strict=True))
+            .astype(arrays[0][i].dtype) for i in range(len(arrays[0]))]
 
 
 def clip_update(update: Sequence[np.ndarray], max_norm: float) -> tuple[list[np.ndarray], float]:
@@ -648,23 +982,45 @@ def clip_update(update: Sequence[np.ndarray], max_norm: float) -> tuple[list[np.
     -------
     (list of numpy.ndarray, float)
         The clipped update and the norm before clipping.
+
+    Raises
+    ------
+    ValueError
+        ``max_norm`` not a positive finite number; an update with NaN or inf.
     """
-    if not max_norm > 0:
-        raise ValueError(f"max_norm must be positive, got {max_norm}")
-    norm = float(np.sqrt(sum(float(np.sum(np.square(u, dtype=np.float64))) for u in update)))
+    if isinstance(max_norm, bool) or not isinstance(max_norm, (int, float, np.number)) \
+            or not np.isfinite(max_norm) or not max_norm > 0:
+        raise ValueError(f"max_norm must be a positive finite number, got {max_norm!r}")
+    arrays = [np.asarray(u) for u in update]
+    if not arrays or any(not np.issubdtype(u.dtype, np.number) or not np.all(np.isfinite(u)) for u in arrays):
+        raise ValueError("update must be a non-empty list of finite numeric arrays")
+    norm = float(np.sqrt(sum(float(np.sum(np.square(u, dtype=np.float64))) for u in arrays)))
     scale = min(1.0, max_norm / norm) if norm > 0 else 1.0
-    return [np.asarray(u) * np.asarray(scale, dtype=np.asarray(u).dtype) for u in update], norm
+    return [u * np.asarray(scale, dtype=u.dtype) for u in arrays], norm
 
 
 # --------------------------------------------------------------------------- membership inference
-def example_losses(labels: Any, probabilities: Any, eps: float = 1e-7) -> np.ndarray:
-    """Binary cross-entropy of every example: ``-log p`` for class 1, ``-log(1 - p)`` for class 0."""
-    y = np.asarray(labels, dtype=np.float64).reshape(len(labels), -1)[:, 0]
-    p = np.clip(np.asarray(probabilities, dtype=np.float64).ravel(), eps, 1 - eps)
+def example_losses(labels: Any, probabilities: Any, *, eps: float = 1e-7) -> np.ndarray:
+    """Binary cross-entropy of every example: ``-log p`` for class 1, ``-log(1 - p)`` for class 0.
+
+    Probabilities are clipped to ``[eps, 1 - eps]`` so that a confident mistake costs
+    ``-log(eps)`` instead of infinity.
+
+    Raises
+    ------
+    ValueError
+        Labels other than 0/1, probabilities outside [0, 1] or NaN, mismatched lengths,
+        ``eps`` outside (0, 0.5).
+    """
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.number)) or not 0 < eps < 0.5:
+        raise ValueError(f"eps must lie in (0, 0.5), got {eps!r}")
+    y = _binary_labels(labels).astype(np.float64)
+    p = np.asarray(probabilities, dtype=np.float64).ravel()
     if len(p) != len(y):
         raise ValueError(f"{len(y)} labels but {len(p)} probabilities")
-    if not np.all((y == 0) | (y == 1)):
-        raise ValueError("labels must be 0 or 1")
+    if not np.all((p >= 0) & (p <= 1)):
+        raise ValueError("probabilities must lie in [0, 1] (NaN found, or a logit instead of a probability?)")
+    p = np.clip(p, eps, 1 - eps)
     return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
@@ -675,10 +1031,17 @@ def membership_auc(member_losses: Any, nonmember_losses: Any, *, n_boot: int = 1
     The attacker guesses "was in the training set" when an example's loss is low
     (Yeom et al., 2018): the score is ``-loss``, the truth is membership. 0.5 means
     the model leaks nothing this attack can see; 1.0 means every member is found.
+    The interval resamples members and non-members separately
+    (:func:`medlab.metrics.bootstrap_ci`, stratified).
 
     Returns
     -------
     medlab.metrics.BootstrapResult
+
+    Raises
+    ------
+    ValueError
+        No member or no non-member, or a loss that is NaN, infinite or negative.
     """
     from sklearn.metrics import roc_auc_score
 
@@ -687,6 +1050,9 @@ def membership_auc(member_losses: Any, nonmember_losses: Any, *, n_boot: int = 1
     m = np.asarray(member_losses, dtype=np.float64).ravel()
     o = np.asarray(nonmember_losses, dtype=np.float64).ravel()
     if not len(m) or not len(o):
-        raise ValueError("need at least one member and one non-member")
+        raise ValueError("need at least one member and one non-member (member_losses, nonmember_losses)")
+    for name, v in (("member_losses", m), ("nonmember_losses", o)):
+        if not np.all(np.isfinite(v)) or np.any(v < 0):
+            raise ValueError(f"{name} must be finite and non-negative (cross-entropy losses)")
     truth = np.r_[np.ones(len(m), dtype=int), np.zeros(len(o), dtype=int)]
     return bootstrap_ci(truth, -np.r_[m, o], statistic or roc_auc_score, n_boot=n_boot, seed=seed)

@@ -88,8 +88,9 @@ def _check_profile(original, result, shift):
 
 
 def _removed(ds, prefix):
+    """Sequences whose items do not survive as they were: removed, emptied or replaced by a dummy."""
     return [w for w, e in _walk(ds, prefix) if e.VR == "SQ" and (e.tag.is_private or (
-        (r := privacy.rule_for(e.tag)) and privacy.effective_action(r) in ("X", "Z")))]
+        (r := privacy.rule_for(e.tag)) and privacy.effective_action(r) in ("X", "Z", "D")))]
 
 
 # ------------------------------------------------------------------ the table itself
@@ -123,6 +124,28 @@ def test_repeating_groups_match():
 
 
 # ------------------------------------------------------------------ de-identification
+def _element(ds, path):
+    """The element at a path such as ``A[0].B`` (or ``file_meta.X``) of a dataset."""
+    part = ds.file_meta if path.startswith("file_meta.") else ds
+    path = path.removeprefix("file_meta.")
+    elem = None
+    for step in path.split("."):
+        name, _, index = step.partition("[")
+        tag = pydicom.datadict.tag_for_keyword(name) if not name.startswith("(") else \
+            int(name.strip("()").replace(",", ""), 16)
+        elem = part[tag]
+        if index:
+            part = elem.value[int(index.rstrip("]"))]
+    return elem
+
+
+def _kept_by_option(original, hit):
+    """A value the Modified Dates option keeps on purpose: a time of day or a time-zone offset."""
+    src = _element(original, hit["source"])
+    rule = privacy.rule_for(src.tag)
+    return src.VR in ("TM", "SH") and rule is not None and rule.modified_dates == "C"
+
+
 @pytest.mark.parametrize("path", [data.fetch(n) for n in SHIPPED] + OTHERS, ids=lambda p: Path(p).name)
 @pytest.mark.parametrize("shift", [None, -365])
 def test_deidentify_every_file(path, shift):
@@ -133,12 +156,23 @@ def test_deidentify_every_file(path, shift):
     assert result is not original
     _check_profile(original, result, shift)
     assert not any(e.tag.is_private for _, e in _walk(result))
-    assert privacy.surviving_values(original, result) == []
+    left = privacy.surviving_values(original, result)
+    if shift is None:
+        assert left == [], left
+    else:  # the option keeps times of day and time-zone offsets; the check reports them all the same
+        assert all(_kept_by_option(original, h) for h in left), left
     assert result.PatientIdentityRemoved == "YES"
     codes = [i.CodeValue for i in result.DeidentificationMethodCodeSequence]
     assert codes == (["113100"] if shift is None else ["113100", "113107"])
     if "PixelData" in original:
         assert result.PixelData == original.PixelData
+    if getattr(result, "preamble", None) is not None:
+        assert result.preamble == b"\x00" * 128
+    meta = getattr(result, "file_meta", None)
+    if meta is not None:  # PS3.15 E.1.1 (7): the file meta describes the de-identifier, no AE titles
+        assert meta.ImplementationVersionName == privacy.IMPLEMENTATION_VERSION_NAME
+        assert not {"SourceApplicationEntityTitle", "SendingApplicationEntityTitle",
+                    "ReceivingApplicationEntityTitle", "PrivateInformation"} & {e.keyword for e in meta}
     buf = io.BytesIO()
     result.save_as(buf)
     back = pydicom.dcmread(io.BytesIO(buf.getvalue()), force=getattr(original, "preamble", None) is None)
@@ -198,11 +232,148 @@ def test_surviving_values_catches_a_copy_left_behind():
     out.ImageComments = f"patient {ds.PatientName}"  # an identifier copied into free text
     hits = privacy.surviving_values(ds, out)
     assert [h["path"] for h in hits] == ["ImageComments"]
+    assert hits[0]["source"] == "PatientName"
+
+
+def _structured_report():
+    """A small SR document built with pydicom: the patient's name and MRN in a Content Item's text,
+    an observer's name and staff code in Person Identification Code Sequence, nested two deep."""
+    ds = _read(data.fetch("CT_small.dcm"))
+    ds.PatientName, ds.PatientID = "Doe^Jane", "MRN-4711"
+    text = pydicom.Dataset()
+    text.RelationshipType, text.ValueType = "CONTAINS", "TEXT"
+    text.TextValue = "Findings for Jane Doe, MRN-4711: no consolidation."
+    observer = pydicom.Dataset()
+    observer.RelationshipType, observer.ValueType = "HAS OBS CONTEXT", "PNAME"
+    observer.PersonName = "Smith^Robert"
+    container = pydicom.Dataset()
+    container.ValueType, container.ContentSequence = "CONTAINER", [observer, text]
+    ds.ContentSequence = [container]
+    code = pydicom.Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "STAFF-0815", "99HOSP", "Robert Smith"
+    verifier = pydicom.Dataset()
+    verifier.VerifyingObserverName = "Smith^Robert"
+    verifier.VerifyingOrganization = "Springfield General"
+    verifier.PersonIdentificationCodeSequence = [code]
+    ds.VerifyingObserverSequence = [verifier]
+    return ds
+
+
+SR_SECRETS = ["Jane Doe", "MRN-4711", "Smith", "Robert", "STAFF-0815", "Springfield"]
+
+
+def _text_of(ds):
+    parts = [ds, ds.file_meta] if getattr(ds, "file_meta", None) is not None else [ds]
+    return " ".join(str(e.value) for part in parts for _, e in _walk(part) if e.VR != "SQ").casefold()
+
+
+def test_structured_report_keeps_nothing_of_its_content():
+    """D on a sequence replaces the sequence and all of its contents (PS3.15 E.1.1)."""
+    sr = _structured_report()
+    assert all(s.casefold() in _text_of(sr) for s in SR_SECRETS)
+    log = []
+    out = _deid(sr, log=log)
+    assert not any(s.casefold() in _text_of(out) for s in SR_SECRETS)
+    assert privacy.surviving_values(sr, out) == []
+    for kw in ("ContentSequence", "VerifyingObserverSequence"):  # D: one item, and every value in it a dummy
+        seq = out.data_element(kw).value
+        assert len(seq) == 1
+        leaves = [e for _, e in _walk(seq[0]) if e.VR != "SQ"]
+        assert leaves and all(privacy._generated(str(e.value)) for e in leaves), leaves
+    assert {r["path"]: r["action"] for r in log}["ContentSequence"] == "D"
+
+
+def test_surviving_values_sees_inside_sequences_a_naive_tool_keeps():
+    """The checker does not rely on deidentify: a tool that keeps the items of the Content Sequence and
+    of Person Identification Code Sequence (as medlab did before) is caught, names, MRN and codes."""
+    sr = _structured_report()
+    naive = copy.deepcopy(sr)
+    for kw in ("PatientName", "PatientID", "VerifyingObserverSequence"):
+        if kw == "VerifyingObserverSequence":
+            naive.VerifyingObserverSequence[0].VerifyingObserverName = "ANONYMOUS"
+            naive.VerifyingObserverSequence[0].VerifyingOrganization = "ANONYMOUS"
+        else:
+            setattr(naive, kw, "")
+    found = {(h["value"], h["path"]) for h in privacy.surviving_values(sr, naive)}
+    text = "ContentSequence[0].ContentSequence[1].TextValue"
+    assert ("Jane Doe", text) in found and ("MRN-4711", text) in found
+    assert ("Smith^Robert", "ContentSequence[0].ContentSequence[0].PersonName") in found
+    code = "VerifyingObserverSequence[0].PersonIdentificationCodeSequence[0]"
+    assert ("STAFF-0815", f"{code}.CodeValue") in found and ("Robert Smith", f"{code}.CodeMeaning") in found
+    assert not any(p.endswith("CodingSchemeDesignator") or p.endswith("ValueType") for _, p in found)
+
+
+@pytest.mark.parametrize("keyword, vr", [("ContentDescription", "LO"), ("BodyPartExamined", "CS")])
+def test_a_name_copied_into_a_kept_element_is_found_and_replaced(keyword, vr):
+    """The copy sits in the *original*, in an attribute the profile keeps: it is still a secret."""
+    ds = _read(data.fetch("MR_small.dcm"))
+    ds.PatientName = "Doe^Jane"
+    copied = "JANE DOE" if vr == "CS" else "Follow-up, Jane Doe"
+    ds.add_new(pydicom.datadict.tag_for_keyword(keyword), vr, copied)
+    assert privacy.rule_for(pydicom.datadict.tag_for_keyword(keyword)) is None  # not in Table E.1-1: kept
+    naive = copy.deepcopy(ds)
+    naive.PatientName = ""
+    assert [(h["value"], h["path"]) for h in privacy.surviving_values(ds, naive)
+            if h["source"] == "PatientName"] == [("Jane Doe", keyword)]
+    log = []
+    out = _deid(ds, log=log)
+    assert privacy.surviving_values(ds, out) == []
+    assert "Doe" not in str(out.data_element(keyword).value)
+    assert any(r["path"] == keyword and "copy of PatientName" in r["action"] for r in log)
+
+
+def test_copies_in_nested_kept_sequences_and_binary_values_are_found():
+    ds = _read(data.fetch("CT_small.dcm"))
+    ds.PatientName = "Doe^Jane"
+    region = pydicom.Dataset()  # Anatomic Region Sequence is not in the table: kept, items cleaned
+    region.CodeValue, region.CodingSchemeDesignator = "T-D3000", "SRT"
+    region.CodeMeaning = "Chest of Doe, Jane"
+    inner = pydicom.Dataset()
+    inner.PersonName = "Doe^Jane"  # a PN deep inside a kept sequence: handled by the table (D)
+    region.ContentSequence = [inner]
+    ds.AnatomicRegionSequence = [region]
+    ds.add_new(0x00211234, "UN", b"Jane Doe")  # a private blob that spells the name
+    naive = copy.deepcopy(ds)
+    naive.PatientName = ""
+    paths = {h["path"] for h in privacy.surviving_values(ds, naive)}
+    assert {"AnatomicRegionSequence[0].CodeMeaning", "(0021,1234)",
+            "AnatomicRegionSequence[0].ContentSequence[0].PersonName"} <= paths
+    out = _deid(ds)
+    assert privacy.surviving_values(ds, out) == []
+    assert out.AnatomicRegionSequence[0].CodeValue == "T-D3000"  # what holds no copy is kept
+
+
+def test_identifying_values_forms_and_exclusions():
+    sr = _structured_report()
+    values = {v["value"] for v in privacy.identifying_values(sr)}
+    assert {"Doe^Jane", "Jane Doe", "Doe Jane", "Doe, Jane", "MRN-4711", "20040119", "2004-01-19"} <= values
+    assert not any(v.startswith("1.2.840.10008.") for v in values)  # SOP classes are public
+    assert "99HOSP" not in values and "CONTAINER" not in values  # vocabulary and SR structure
+    assert all(len(v) >= 4 for v in values)
+    long_ones = {v["value"] for v in privacy.identifying_values(sr, min_length=12)}
+    assert long_ones and long_ones <= {v for v in values if len(v) >= 12}
+
+
+def test_surviving_values_matches_words_not_fragments():
+    assert privacy._holds("MRN 12345", "12345") and privacy._holds("MRN12345", "12345")
+    assert privacy._holds("TOSHIBA_MEC", "toshiba")
+    assert not privacy._holds("6.000000", "0000") and not privacy._holds("2.260000", "60000")
+    assert not privacy._holds("ANON79A2C4E1B0", "79A2")  # inside a generated pseudonym: chance
+    assert privacy._holds("ANON", "anon")  # but an equal value is always a survivor
+
+
+def test_modified_dates_survivors_are_counted_not_excused():
+    """Times of day the option keeps are reported, whichever tool keeps them (issue #27, point 16)."""
+    ds = _read(data.fetch("MR_small.dcm"))
+    out = _deid(ds, date_shift_days=-30)
+    hits = privacy.surviving_values(ds, out)
+    assert {h["source"] for h in hits} >= {"StudyTime", "TimezoneOffsetFromUTC"}
+    assert privacy.surviving_values(ds, _deid(ds)) == []
 
 
 def test_bad_input_gets_clear_errors(tmp_path):
     ds = _read(data.fetch("MR_small.dcm"))
-    with pytest.raises(TypeError, match="pydicom.Dataset"):
+    with pytest.raises(TypeError, match="dataset must be a pydicom.Dataset"):
         privacy.deidentify({"PatientName": "x"}, salt=SALT)
     with pytest.raises(FileNotFoundError, match="no DICOM file"):
         privacy.deidentify(tmp_path / "missing.dcm", salt=SALT)
@@ -212,7 +383,46 @@ def test_bad_input_gets_clear_errors(tmp_path):
         privacy.deidentify(ds, salt=None)
     with pytest.raises(TypeError, match="date_shift_days"):
         privacy.deidentify(ds, salt=SALT, date_shift_days=1.5)
+    with pytest.raises(TypeError, match="date_shift_days"):
+        privacy.deidentify(ds, salt=SALT, date_shift_days=True)
+    with pytest.raises(ValueError, match="date_shift_days=0"):
+        privacy.deidentify(ds, salt=SALT, date_shift_days=0)
+    with pytest.raises(ValueError, match="date_shift_days"):
+        privacy.deidentify(ds, salt=SALT, date_shift_days=10**9)
+    with pytest.raises(TypeError, match="log"):
+        privacy.deidentify(ds, salt=SALT, log={})
     assert privacy.deidentify(str(data.fetch("MR_small.dcm")), salt=SALT).PatientIdentityRemoved == "YES"
+    with pytest.raises(TypeError, match="original"):
+        privacy.surviving_values(None, ds)
+    with pytest.raises(TypeError, match="deidentified"):
+        privacy.surviving_values(ds, 3)
+    with pytest.raises(ValueError, match="min_length"):
+        privacy.surviving_values(ds, ds, min_length=0)
+
+
+@pytest.mark.parametrize("length", [0, 7, 65, -1])
+def test_pseudonym_length_is_checked(length):
+    with pytest.raises(ValueError, match="length"):
+        privacy.pseudonym("Doe^Jane", SALT, length=length)
+
+
+def test_pseudonym_and_uid_inputs():
+    with pytest.raises(TypeError, match="length"):
+        privacy.pseudonym("Doe^Jane", SALT, length=10.0)
+    with pytest.raises(TypeError, match="salt"):
+        privacy.pseudonym("Doe^Jane", 1234)
+    with pytest.raises(ValueError, match="salt"):
+        privacy.new_uid("1.2.3", "")
+    with pytest.raises(ValueError, match="uid"):
+        privacy.new_uid("  ", SALT)
+    a, b = privacy.pseudonym("Doe^Jane", SALT), privacy.pseudonym("Roe^Richard", SALT)
+    assert a != b and len(a) == 14 and privacy.pseudonym("Doe^Jane", SALT, length=64)[4:].startswith(a[4:])
+    with pytest.raises(ValueError, match="years 1 to 9999"):
+        privacy.shift_date("99991231", 1)
+    with pytest.raises(TypeError, match="days"):
+        privacy.shift_date("20200101", 1.5)
+    with pytest.raises(ValueError):
+        privacy.shift_date("2020-01-01", 1)
 
 
 # ------------------------------------------------------------------ FedAvg and the attack
@@ -296,3 +506,52 @@ def test_cross_check_with_dicognito(name):
             assert str(theirs.get(kw, "")) != str(original.get(kw)), f"dicognito kept {kw}"
             assert str(ours.get(kw, "")) != str(original.get(kw)), f"we kept {kw}"
     assert len(privacy.surviving_values(original, ours)) <= len(privacy.surviving_values(original, theirs))
+
+
+@pytest.mark.parametrize("weights, sizes, match", [
+    ([[np.array([1.0, np.nan])], [np.array([1.0, 2.0])]], [1, 1], r"weight_sets\[0\]\[0\]"),
+    ([[np.array([1.0, 2.0])], [np.array([np.inf, 2.0])]], [1, 1], r"weight_sets\[1\]\[0\]"),
+    ([[np.array([1.0])], [np.array([2.0])]], [1, float("nan")], "sizes must be finite"),
+    ([[np.array([1.0])], [np.array([2.0])]], [1, -1], "non-negative"),
+    ([[np.array([1.0])], [np.array([2.0])]], [0, 0], "not all zero"),
+    ([[np.array([1.0])]], [1, 2], "1 weight sets but 2 sizes"),
+])
+def test_average_weights_refuses_bad_input(weights, sizes, match):
+    with pytest.raises(ValueError, match=match):
+        privacy.average_weights(weights, sizes)
+
+
+def test_average_weights_and_clip_update_type_errors():
+    with pytest.raises(TypeError, match="sizes"):
+        privacy.average_weights([[np.zeros(2)]], [True])
+    with pytest.raises(TypeError, match="weight_sets"):
+        privacy.average_weights(np.zeros((2, 3)), [1, 1])
+    with pytest.raises(TypeError, match=r"weight_sets\[0\]"):
+        privacy.average_weights([np.zeros(3)], [1])
+    for bad in (float("nan"), float("inf"), -1.0, 0, True):
+        with pytest.raises(ValueError, match="max_norm"):
+            privacy.clip_update([np.ones(2)], bad)
+    with pytest.raises(ValueError, match="update"):
+        privacy.clip_update([np.array([np.nan, 1.0])], 1.0)
+
+
+def test_split_hospitals_and_attack_refuse_bad_input():
+    y = np.r_[np.zeros(30, int), np.ones(70, int)]
+    with pytest.raises(ValueError, match="sizes must be whole"):
+        privacy.split_hospitals(y, [10.5], [0.5])
+    with pytest.raises(ValueError, match="positive_shares must be finite"):
+        privacy.split_hospitals(y, [10], [float("nan")])
+    with pytest.raises(ValueError, match="labels must be 0 or 1"):
+        privacy.split_hospitals(np.r_[y, 2], [10], [0.5])
+    with pytest.raises(ValueError, match="probabilities"):
+        privacy.example_losses([0, 1], [0.5, np.nan])
+    with pytest.raises(ValueError, match="probabilities"):
+        privacy.example_losses([0, 1], [0.5, 3.2])
+    with pytest.raises(ValueError, match="eps"):
+        privacy.example_losses([0, 1], [0.5, 0.5], eps=0)
+    with pytest.raises(ValueError, match="member_losses"):
+        privacy.membership_auc([0.1, np.nan], [0.2, 0.3])
+    with pytest.raises(ValueError, match="nonmember_losses"):
+        privacy.membership_auc([0.1, 0.2], [-0.2, 0.3])
+    with pytest.raises(ValueError, match="at least one member"):
+        privacy.membership_auc([], [0.2])

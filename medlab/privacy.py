@@ -690,6 +690,11 @@ def _identifying(ds: Any, min_length: int) -> list[tuple[str, str, str]]:
                 for i, item in enumerate(elem.value or []):
                     walk(item, f"{where}[{i}].", why)
                 continue
+            if elem.tag.is_private and isinstance(elem.value, bytes):  # a private value of unknown VR
+                text = elem.value.decode("latin-1").strip("\x00 ")
+                if len(text) >= min_length and text.isprintable():
+                    weak.append((text, where, "private tag (bytes read as text)"))
+                continue
             if elem.VR not in _SEARCH_VRS:
                 continue
             texts = [t for t in _texts(elem) if t.strip()]

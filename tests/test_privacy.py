@@ -358,6 +358,20 @@ def test_copies_in_nested_kept_sequences_and_binary_values_are_found():
     assert out.AnatomicRegionSequence[0].CodeValue == "T-D3000"  # what holds no copy is kept
 
 
+def test_private_values_of_unknown_vr_are_searched_for():
+    """A private tag read as UN (implicit VR, no private dictionary) is still a secret if it is text."""
+    ds = _read(data.fetch("MR_small.dcm"))
+    ds.add_new(0x00291010, "LO", "ACME IMAGING")  # private creator
+    ds.add_new(0x00291011, "UN", b"Radiology Wing B, Room 12\x00")
+    ds.add_new(0x00291012, "UN", bytes(range(256)))  # binary: not text, not a secret
+    values = {v["value"]: v["reason"] for v in privacy.identifying_values(ds)}
+    assert values["Radiology Wing B, Room 12"] == "private tag (bytes read as text)"
+    assert not any("\x01" in v for v in values)
+    hits = privacy.surviving_values(ds, copy.deepcopy(ds))  # a tool that keeps private tags
+    assert {"Radiology Wing B, Room 12", "ACME IMAGING"} <= {h["value"] for h in hits}
+    assert privacy.surviving_values(ds, _deid(ds)) == []
+
+
 def test_identifying_values_forms_and_exclusions():
     sr = _structured_report()
     values = {v["value"] for v in privacy.identifying_values(sr)}

@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from medlab import validate
+
 PROFILE_FILE = "ps315_basic_profile.json"
 """Table E.1-1 of PS3.15 as data, shipped inside medlab."""
 
@@ -143,6 +145,8 @@ def effective_action(rule: Rule, date_shift_days: int | None = None) -> str:
 
 
 # --------------------------------------------------------------------------- input checks
+# Generic checks (integers, numbers, arrays, labels, probabilities) are medlab.validate's; what is
+# here is particular to de-identification: a dataset or a path, a secret salt, a date shift.
 def _as_dataset(dataset: Any, name: str = "dataset") -> Any:
     import pydicom
 
@@ -169,11 +173,7 @@ def _check_salt(salt: Any) -> str:
 
 
 def _check_days(days: Any, name: str) -> int:
-    if isinstance(days, bool) or not isinstance(days, (int, np.integer)):
-        raise TypeError(f"{name} must be a whole number of days, got {days!r}")
-    if abs(int(days)) > MAX_SHIFT_DAYS:
-        raise ValueError(f"{name} must lie within ±{MAX_SHIFT_DAYS} days (about 1000 years), got {days}")
-    return int(days)
+    return validate.check_int(days, name, low=-MAX_SHIFT_DAYS, high=MAX_SHIFT_DAYS)
 
 
 def _check_shift(days: Any) -> int | None:
@@ -184,14 +184,6 @@ def _check_shift(days: Any) -> int | None:
         raise ValueError("date_shift_days=0 keeps every date unchanged: that is the Retain Full Dates "
                          "option, not Modified Dates; give a non-zero secret shift, or None")
     return days
-
-
-def _check_int(value: Any, name: str, low: int, high: float = float("inf")) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if not low <= int(value) <= high:
-        raise ValueError(f"{name} must lie in [{low}, {high}], got {value}")
-    return int(value)
 
 
 MAX_SHIFT_DAYS = 365_000
@@ -212,7 +204,7 @@ def pseudonym(value: Any, salt: str, *, length: int = 10) -> str:
         likely to share a pseudonym in a large archive (``length=0`` would give every
         patient the same one); SHA-256 has 64.
     """
-    length = _check_int(length, "length", 8, 64)
+    length = validate.check_int(length, "length", low=8, high=64)
     digest = hashlib.sha256(f"{_check_salt(salt)}\x00{value}".encode()).hexdigest().upper()
     return "ANON" + digest[:length]
 
@@ -782,7 +774,7 @@ def identifying_values(dataset: Any, *, min_length: int = 4) -> list[dict[str, s
     list of dict
         ``value, path, reason`` per distinct value (case-insensitive).
     """
-    min_length = _check_int(min_length, "min_length", 1)
+    min_length = validate.check_int(min_length, "min_length", low=1)
     rows = _identifying(_as_dataset(dataset, "dataset"), min_length)
     return [{"value": v, "path": p, "reason": r} for v, p, r in rows]
 
@@ -815,7 +807,7 @@ def surviving_values(original: Any, deidentified: Any, *, min_length: int = 4) -
         ``value, source, path, found_in`` per surviving value and element where it was
         found: ``source`` is where the value was in the original, ``path`` where it is now.
     """
-    min_length = _check_int(min_length, "min_length", 1)
+    min_length = validate.check_int(min_length, "min_length", low=1)
     before = _as_dataset(original, "original")
     after = _as_dataset(deidentified, "deidentified")
     secrets = _identifying(before, min_length)
@@ -849,30 +841,19 @@ def _generated(text: str) -> bool:
 
 # --------------------------------------------------------------------------- federated learning
 def _finite_vector(values: Any, name: str) -> np.ndarray:
-    if isinstance(values, (str, bytes)) or np.ndim(values) != 1:
-        raise TypeError(f"{name} must be a one-dimensional sequence of numbers, got {type(values).__name__}")
-    if any(isinstance(v, bool) for v in values):
-        raise TypeError(f"{name} must hold numbers, not booleans")
-    try:
-        out = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must hold numbers, got {list(values)!r}") from None
-    if not np.all(np.isfinite(out)):
-        raise ValueError(f"{name} must be finite, got {out.tolist()}")
-    return out
+    """A one-dimensional, finite, numeric (not boolean) argument as float64 (medlab.validate's checks)."""
+    arr = validate.check_array(values, name, ndim=1, kind="numeric", finite=True)
+    if arr.dtype.kind in "bc":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    return arr.astype(np.float64)
 
 
 def _binary_labels(labels: Any, name: str = "labels") -> np.ndarray:
-    y = np.asarray(labels)
-    if y.ndim == 0 or not len(y):
+    """Labels 0/1, ``(n,)`` or ``(n, 1)``, at least one (medlab.validate's check_labels)."""
+    y = validate.check_labels(labels, 2, name=name)
+    if not len(y):
         raise ValueError(f"{name} must hold at least one label")
-    y = y.reshape(len(y), -1)
-    if y.shape[1] != 1:
-        raise ValueError(f"{name} must be (n,) or (n, 1), got shape {np.shape(labels)}")
-    y = y[:, 0]
-    if not np.issubdtype(y.dtype, np.number) or not np.all(np.isin(y, (0, 1))):
-        raise ValueError(f"{name} must be 0 or 1, got values {np.unique(y)[:5].tolist()}")
-    return y.astype(np.int64)
+    return y
 
 
 def split_hospitals(labels: Any, sizes: Sequence[int], positive_shares: Sequence[float], *,
@@ -914,7 +895,7 @@ def split_hospitals(labels: Any, sizes: Sequence[int], positive_shares: Sequence
         raise ValueError(f"sizes must be whole numbers of at least 1, got {n_k.tolist()}")
     if np.any((shares < 0) | (shares > 1)):
         raise ValueError(f"positive_shares must lie in [0, 1], got {shares.tolist()}")
-    _check_int(seed, "seed", 0)
+    validate.check_int(seed, "seed", low=0)
     rng = np.random.default_rng(seed)
     pools = {c: list(rng.permutation(np.flatnonzero(y == c))) for c in (0, 1)}
     counts = [(int(n), round(int(n) * float(sh))) for n, sh in zip(n_k, shares, strict=True)]
@@ -963,10 +944,8 @@ def average_weights(weight_sets: Sequence[Sequence[np.ndarray]], sizes: Sequence
         if isinstance(ws, np.ndarray) or not isinstance(ws, Sequence) or not len(ws):
             raise TypeError(f"weight_sets[{k}] must be a non-empty list of arrays (model.get_weights())")
         client = [np.asarray(w) for w in ws]
-        for i, w in enumerate(client):
-            if not np.issubdtype(w.dtype, np.number) or not np.all(np.isfinite(w)):
-                raise ValueError(f"weight_sets[{k}][{i}] must be finite numbers (NaN or inf found, or not "
-                                 "numeric): one client's bad update would poison the average")
+        for i, w in enumerate(client):  # one client's NaN would poison the average
+            validate.check_array(w, f"weight_sets[{k}][{i}]", kind="numeric", finite=True)
         arrays.append(client)
     shapes = [tuple(w.shape for w in ws) for ws in arrays]
     if any(s != shapes[0] for s in shapes):
@@ -992,10 +971,10 @@ def clip_update(update: Sequence[np.ndarray], max_norm: float) -> tuple[list[np.
     ------
     ValueError
         ``max_norm`` not a positive finite number; an update with NaN or inf.
+    TypeError
+        ``max_norm`` not a number (booleans included).
     """
-    if isinstance(max_norm, bool) or not isinstance(max_norm, (int, float, np.number)) \
-            or not np.isfinite(max_norm) or not max_norm > 0:
-        raise ValueError(f"max_norm must be a positive finite number, got {max_norm!r}")
+    max_norm = validate.check_number(max_norm, "max_norm", low=0, low_open=True)
     arrays = [np.asarray(u) for u in update]
     if not arrays or any(not np.issubdtype(u.dtype, np.number) or not np.all(np.isfinite(u)) for u in arrays):
         raise ValueError("update must be a non-empty list of finite numeric arrays")
@@ -1014,17 +993,15 @@ def example_losses(labels: Any, probabilities: Any, *, eps: float = 1e-7) -> np.
     Raises
     ------
     ValueError
-        Labels other than 0/1, probabilities outside [0, 1] or NaN, mismatched lengths,
-        ``eps`` outside (0, 0.5).
+        Labels other than 0/1 (or none), probabilities outside [0, 1] or NaN, mismatched
+        lengths, ``eps`` outside (0, 0.5).
+    TypeError
+        Labels or probabilities that are not numbers; ``eps`` not a number.
     """
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.number)) or not 0 < eps < 0.5:
-        raise ValueError(f"eps must lie in (0, 0.5), got {eps!r}")
+    eps = validate.check_number(eps, "eps", low=0, high=0.5, low_open=True, high_open=True)
     y = _binary_labels(labels).astype(np.float64)
-    p = np.asarray(probabilities, dtype=np.float64).ravel()
-    if len(p) != len(y):
-        raise ValueError(f"{len(y)} labels but {len(p)} probabilities")
-    if not np.all((p >= 0) & (p <= 1)):
-        raise ValueError("probabilities must lie in [0, 1] (NaN found, or a logit instead of a probability?)")
+    p = validate.check_probabilities(probabilities, "probabilities").ravel()
+    validate.check_same_length(("labels", y), ("probabilities", p))
     p = np.clip(p, eps, 1 - eps)
     return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
@@ -1046,18 +1023,21 @@ def membership_auc(member_losses: Any, nonmember_losses: Any, *, n_boot: int = 1
     Raises
     ------
     ValueError
-        No member or no non-member, or a loss that is NaN, infinite or negative.
+        No member or no non-member, a loss that is NaN, infinite or negative, ``n_boot``
+        below 1 or a negative ``seed``.
     """
     from sklearn.metrics import roc_auc_score
 
     from medlab.metrics import bootstrap_ci
 
-    m = np.asarray(member_losses, dtype=np.float64).ravel()
-    o = np.asarray(nonmember_losses, dtype=np.float64).ravel()
+    m = _finite_vector(np.ravel(member_losses), "member_losses")
+    o = _finite_vector(np.ravel(nonmember_losses), "nonmember_losses")
     if not len(m) or not len(o):
         raise ValueError("need at least one member and one non-member (member_losses, nonmember_losses)")
     for name, v in (("member_losses", m), ("nonmember_losses", o)):
-        if not np.all(np.isfinite(v)) or np.any(v < 0):
-            raise ValueError(f"{name} must be finite and non-negative (cross-entropy losses)")
+        if np.any(v < 0):
+            raise ValueError(f"{name} must be non-negative (cross-entropy losses), got minimum {v.min():g}")
+    validate.check_int(n_boot, "n_boot", low=1)
+    validate.check_int(seed, "seed", low=0)
     truth = np.r_[np.ones(len(m), dtype=int), np.zeros(len(o), dtype=int)]
     return bootstrap_ci(truth, -np.r_[m, o], statistic or roc_auc_score, n_boot=n_boot, seed=seed)

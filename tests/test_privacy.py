@@ -540,7 +540,7 @@ def test_cross_check_with_dicognito(name):
 @pytest.mark.parametrize("weights, sizes, match", [
     ([[np.array([1.0, np.nan])], [np.array([1.0, 2.0])]], [1, 1], r"weight_sets\[0\]\[0\]"),
     ([[np.array([1.0, 2.0])], [np.array([np.inf, 2.0])]], [1, 1], r"weight_sets\[1\]\[0\]"),
-    ([[np.array([1.0])], [np.array([2.0])]], [1, float("nan")], "sizes must be finite"),
+    ([[np.array([1.0])], [np.array([2.0])]], [1, float("nan")], "sizes contains 1 NaN"),
     ([[np.array([1.0])], [np.array([2.0])]], [1, -1], "non-negative"),
     ([[np.array([1.0])], [np.array([2.0])]], [0, 0], "not all zero"),
     ([[np.array([1.0])]], [1, 2], "1 weight sets but 2 sizes"),
@@ -557,8 +557,11 @@ def test_average_weights_and_clip_update_type_errors():
         privacy.average_weights(np.zeros((2, 3)), [1, 1])
     with pytest.raises(TypeError, match=r"weight_sets\[0\]"):
         privacy.average_weights([np.zeros(3)], [1])
-    for bad in (float("nan"), float("inf"), -1.0, 0, True):
+    for bad in (float("nan"), float("inf"), -1.0, 0):
         with pytest.raises(ValueError, match="max_norm"):
+            privacy.clip_update([np.ones(2)], bad)
+    for bad in (True, "1", None):
+        with pytest.raises(TypeError, match="max_norm"):
             privacy.clip_update([np.ones(2)], bad)
     with pytest.raises(ValueError, match="update"):
         privacy.clip_update([np.array([np.nan, 1.0])], 1.0)
@@ -568,9 +571,9 @@ def test_split_hospitals_and_attack_refuse_bad_input():
     y = np.r_[np.zeros(30, int), np.ones(70, int)]
     with pytest.raises(ValueError, match="sizes must be whole"):
         privacy.split_hospitals(y, [10.5], [0.5])
-    with pytest.raises(ValueError, match="positive_shares must be finite"):
+    with pytest.raises(ValueError, match="positive_shares contains 1 NaN"):
         privacy.split_hospitals(y, [10], [float("nan")])
-    with pytest.raises(ValueError, match="labels must be 0 or 1"):
+    with pytest.raises(ValueError, match=r"labels must lie in 0\.\.1"):
         privacy.split_hospitals(np.r_[y, 2], [10], [0.5])
     with pytest.raises(ValueError, match="probabilities"):
         privacy.example_losses([0, 1], [0.5, np.nan])
@@ -584,3 +587,13 @@ def test_split_hospitals_and_attack_refuse_bad_input():
         privacy.membership_auc([0.1, 0.2], [-0.2, 0.3])
     with pytest.raises(ValueError, match="at least one member"):
         privacy.membership_auc([], [0.2])
+    with pytest.raises(ValueError, match="n_boot"):
+        privacy.membership_auc([0.1], [0.2], n_boot=0)
+    with pytest.raises(TypeError, match="eps"):
+        privacy.example_losses([0, 1], [0.5, 0.5], eps=True)
+    with pytest.raises(ValueError, match="labels has 2 entries but probabilities has 3"):
+        privacy.example_losses([0, 1], [0.5, 0.5, 0.5])
+    with pytest.raises(ValueError, match="labels must hold at least one label"):
+        privacy.example_losses([], [])
+    with pytest.raises(TypeError, match="sizes must hold real numbers"):
+        privacy.split_hospitals(np.r_[y, 1], [True], [0.5])

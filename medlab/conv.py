@@ -3,7 +3,7 @@
 Introduced in the chapter *The convolution, by hand and by machine*
 (chapters/convolution.ipynb), which works the operation through by hand first
 and checks this module against SciPy, Keras and SimpleITK; :func:`conv3d`
-belongs to the chapter *3D segmentation across patients*.
+belongs to the chapter *Segmentation in 3D: the hippocampus*.
 
 Like every deep-learning library, :func:`conv2d` computes the
 **cross-correlation** (the kernel is *not* flipped)::
@@ -165,7 +165,7 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, *, stride: int = 1, padding: Paddi
 def conv3d(x: np.ndarray, kernel: np.ndarray, padding: int | str = "valid") -> np.ndarray:
     """3D cross-correlation of a one-channel volume with a ``(kd, kh, kw)`` kernel, stride 1, no bias.
 
-    Introduced in the chapter *3D segmentation across patients*
+    Introduced in the chapter *Segmentation in 3D: the hippocampus*
     (chapters/hippocampus.ipynb): the 2D rule of :func:`conv2d` with a third
     sum, ``y[i, j, m] = sum_{a, b, c} x[i + a, j + b, m + c] * w[a, b, c]``
     on the zero-padded volume, which is what a one-filter ``Conv3D`` layer

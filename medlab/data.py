@@ -722,7 +722,7 @@ def hippocampus_files(case_id: int) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class HippocampusCase:
-    """One patient of the Decathlon's hippocampus task: volume and labels.
+    """One case of the Decathlon's hippocampus task: a crop around one hippocampus and its labels.
 
     Attributes
     ----------
@@ -769,8 +769,8 @@ def load_hippocampus(case_ids: Iterable[int] | None = None) -> dict[int, Hippoca
     hippocampus, each with a label volume: 0 background, 1 anterior (head), 2 posterior (body and
     tail). Each image is read through :func:`fetch` (checksum-verified) and converted to float32
     whatever its stored type; each label is checked to share the image's grid and to hold whole
-    numbers in {0, 1, 2}, then stored as uint8. Used by the chapter *3D segmentation across
-    patients* (chapters/hippocampus.ipynb) and, for one example slice, *Finding blood cells*.
+    numbers in {0, 1, 2}, then stored as uint8. Used by the chapter *Segmentation in 3D: the
+    hippocampus* (chapters/hippocampus.ipynb) and, for one example slice, *Finding blood cells*.
 
     Parameters
     ----------

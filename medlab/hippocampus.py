@@ -1,10 +1,13 @@
-"""Multi-patient 3D segmentation: the Decathlon's hippocampus volumes.
+"""3D segmentation of many volumes: the Decathlon's hippocampus crops.
 
-Introduced in the chapter *3D segmentation across patients*
+Introduced in the chapter *Segmentation in 3D: the hippocampus*
 (chapters/hippocampus.ipynb). The Medical Segmentation Decathlon's Task04
-(Simpson et al. 2019) holds 260 T1-weighted MRI crops around one hippocampus,
-each with a label volume: 0 background, 1 anterior (head), 2 posterior (body
-and tail). The cases are loaded by :func:`medlab.data.load_hippocampus` (registered as
+(Simpson et al. 2019) holds 260 labelled T1-weighted MRI crops around one
+hippocampus, each with a label volume: 0 background, 1 anterior (head), 2
+posterior (body and tail). They are volumes, not patients: the subjects (195
+scans for 390 crops, training and test together) are not published
+(:func:`probable_subject`). The cases are loaded by
+:func:`medlab.data.load_hippocampus` (registered as
 ``imagesTr/hippocampus_NNN.nii.gz`` and ``labelsTr/hippocampus_NNN.nii.gz``).
 
 Everything here works on NumPy arrays indexed ``[x, y, z]`` as nibabel
@@ -17,7 +20,7 @@ runs longer) is here too: volumes z-scored and padded to :data:`SHAPE` (:func:`s
 axial slices trained with Dice + cross-entropy (:func:`medlab.segmentation.dice_ce_loss`)
 through :func:`medlab.train.fit`, the epoch of
 lowest validation loss kept (:class:`Recipe`, :func:`train_3d`, :func:`train_2d`,
-:func:`slices_2d`), prediction (:func:`predict_3d`, :func:`predict_2d`) and the per-patient
+:func:`slices_2d`), prediction (:func:`predict_3d`, :func:`predict_2d`) and the per-volume
 evaluation (:func:`evaluate`, :func:`summarise`).
 """
 
@@ -94,43 +97,93 @@ def stack_cases(cases: Mapping[int, HippocampusCase], ids: Sequence[int],
     return x.astype(np.float32), y.astype(np.uint8)
 
 
-def patient_split(ids: Sequence[int], fractions: Sequence[float] = (0.7, 0.1, 0.2),
-                  seed: int = 0) -> dict[str, np.ndarray]:
-    """Shuffle patients with a seeded generator and cut them into train/val/test.
+def probable_subject(case_id: int) -> int:
+    """The subject a Decathlon hippocampus case most probably comes from: ``(case_id + 1) // 2``.
 
-    Every patient goes to exactly one set (sizes rounded, the test set takes
-    the remainder); the sets are returned sorted.
+    The Decathlon does not publish which volumes share a subject: its ``dataset.json`` describes
+    the task as "Left and right hippocampus segmentation", and its paper (Simpson et al. 2019)
+    describes 195 labelled scans, while the training and test sets hold 260 + 130 = 390 crops,
+    numbered 1 to 394. The chapter measures that cases ``2k - 1`` and ``2k`` share storage type,
+    intensity scale and (closely) label volume, as two crops of one scan would, and that the
+    neighbours ``2k`` and ``2k + 1`` do not: this function encodes that inference, not a
+    published fact.
+    """
+    if isinstance(case_id, bool) or not isinstance(case_id, (int, np.integer)) or case_id < 1:
+        raise ValueError(f"case_id must be a positive integer case number, got {case_id!r}")
+    return (int(case_id) + 1) // 2
+
+
+def volume_split(ids: Sequence[int], *, fractions: Sequence[float] = (0.7, 0.1, 0.2), seed: int = 0,
+                 groups: Mapping[int, Any] | None = None) -> dict[str, np.ndarray]:
+    """Shuffle volumes with a seeded generator and cut them into train/val/test.
+
+    Every volume goes to exactly one set (sizes rounded, the test set takes the remainder); the
+    sets are returned sorted. This is a split by *volume*: for the Decathlon's hippocampus task the
+    subjects are not published, so two volumes of one subject can land in different sets (see
+    :func:`probable_subject`).
+
+    Parameters
+    ----------
+    ids
+        Unique volume ids (e.g. :data:`medlab.data.HIPPOCAMPUS_CASES`).
+    fractions
+        Shares of train, validation and test (three positive numbers summing to 1).
+    seed
+        Seed of the shuffle.
+    groups
+        Optional map from each id to its group (e.g. ``{i: probable_subject(i) for i in ids}``):
+        whole groups are then shuffled and cut, the fractions counting groups, so that a group's
+        volumes all land in one set.
     """
     ids = np.asarray(list(ids))
     if ids.ndim != 1 or len(ids) < 3:
-        raise ValueError(f"need a flat list of at least 3 patient ids, got shape {ids.shape}")
+        raise ValueError(f"need a flat list of at least 3 volume ids, got shape {ids.shape}")
     if len(np.unique(ids)) != len(ids):
-        raise ValueError("patient ids must be unique: split patients, not images")
+        raise ValueError("volume ids must be unique: split volumes, not images or slices")
     f = np.asarray(fractions, dtype=float)
     if f.shape != (3,) or np.any(f <= 0) or not np.isclose(f.sum(), 1.0):
         raise ValueError(f"fractions must be three positive numbers summing to 1, got {fractions!r}")
-    order = np.random.default_rng(seed).permutation(ids)
-    n_train, n_val = int(round(f[0] * len(ids))), int(round(f[1] * len(ids)))
-    parts = (order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:])
-    return {k: np.sort(p) for k, p in zip(("train", "val", "test"), parts, strict=True)}
+    if groups is None:
+        units = [[i] for i in ids.tolist()]
+    else:
+        missing = [i for i in ids.tolist() if i not in groups]
+        if missing:
+            raise ValueError(f"groups has no entry for ids {missing[:5]}")
+        by_group: dict[Any, list] = {}
+        for i in ids.tolist():
+            by_group.setdefault(groups[i], []).append(i)
+        units = [by_group[g] for g in sorted(by_group, key=str)]
+        if len(units) < 3:
+            raise ValueError(f"need at least 3 groups to split, got {len(units)}")
+    order = np.random.default_rng(seed).permutation(len(units))
+    n_train, n_val = int(round(f[0] * len(units))), int(round(f[1] * len(units)))
+    cuts = (order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:])
+    return {k: np.sort(np.array([i for u in part for i in units[u]], dtype=ids.dtype))
+            for k, part in zip(("train", "val", "test"), cuts, strict=True)}
 
 
-def leaking_patients(split: Mapping[str, Sequence[int]],
-                     patient_of: Mapping[Any, int] | None = None) -> set[int]:
-    """Patients that appear in more than one set of a split.
+def leaking_groups(split: Mapping[str, Sequence[Any]],
+                   group_of: Mapping[Any, Any] | None = None) -> set:
+    """Groups that appear in more than one set of a split.
 
-    ``split`` maps set names to items (patient ids, or e.g. ``(patient, slice)``
-    keys with ``patient_of`` giving each item's patient). An empty set means
-    the split is by patient.
+    ``split`` maps set names to items; ``group_of`` maps each item to the unit that must not be
+    split (its volume for ``(volume, slice)`` keys, its subject for volumes when subjects are
+    known). Without ``group_of`` each item is its own group, which checks that no id is listed
+    twice. An empty set means no group is split across sets.
     """
-    seen: dict[int, str] = {}
+    seen: dict[Any, str] = {}
     leaks = set()
     for name, items in split.items():
         for item in items:
             key = item.item() if isinstance(item, np.generic) else item
-            p = int(key if patient_of is None else patient_of[key])
-            if seen.setdefault(p, name) != name:
-                leaks.add(p)
+            if group_of is None:
+                g = key
+            else:
+                if key not in group_of:
+                    raise ValueError(f"group_of has no entry for item {key!r} of set {name!r}")
+                g = group_of[key]
+            if seen.setdefault(g, name) != name:
+                leaks.add(g)
     return leaks
 
 
@@ -205,7 +258,7 @@ N_CLASSES = 3
 
 @dataclass
 class Recipe:
-    """Sizes of the 3D U-Net and of the 2D slice-wise baseline (not tuned on the validation patients)."""
+    """Sizes of the 3D U-Net and of the 2D slice-wise baseline (not tuned on the validation volumes)."""
 
     epochs: int = 30
     base_filters: int = 8
@@ -292,7 +345,7 @@ def slices_2d(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def train_2d(recipe: Recipe, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray], *,
              verbose: bool = False) -> Any:
-    """A 2D U-Net (:func:`medlab.models.unet`) on the axial slices of the same patients (:func:`train_3d`)."""
+    """A 2D U-Net (:func:`medlab.models.unet`) on the axial slices of the same volumes (:func:`train_3d`)."""
     from medlab.env import seed_everything
     from medlab.models import unet
 
@@ -320,7 +373,7 @@ def predict_2d(model: Any, x: np.ndarray) -> np.ndarray:
 
 def evaluate(cases: Mapping[int, HippocampusCase], ids: Sequence[int],
              pred: np.ndarray) -> list[dict[str, Any]]:
-    """One row per patient and label: Dice, HD95 (mm), reference and predicted volume (mm³).
+    """One row per volume and label: Dice, HD95 (mm), reference and predicted volume (mm³).
 
     ``pred`` holds padded label volumes; each is cut back to its case's own size first.
     """

@@ -1,6 +1,6 @@
 """Sliding-window inference: predict a large image window by window and blend.
 
-Introduced in the chapter *3D segmentation across patients*
+Introduced in the chapter *Segmentation in 3D: the hippocampus*
 (chapters/hippocampus.ipynb), where it is first written out in the open.
 The windows and their blending follow MONAI's ``sliding_window_inference``
 (``monai/inferers/utils.py``, functions ``sliding_window_inference`` and

@@ -15,8 +15,8 @@ classes get a softmax. TensorFlow is imported inside the functions only.
 U-Net part: introduced in the chapter *U-Net: segmentation shape by shape*
 (chapters/unet.ipynb).
 
-3D part (:func:`cnn3d`, :func:`unet3d`): the 3D U-Net of the chapter *3D segmentation
-across patients* (chapters/hippocampus.ipynb) and the 3D CNN of the chapter *Applications*
+3D part (:func:`cnn3d`, :func:`unet3d`): the 3D U-Net of the chapter *Segmentation in 3D:
+the hippocampus* (chapters/hippocampus.ipynb) and the 3D CNN of the chapter *Applications*
 (chapters/applications.ipynb). The input checks live in :mod:`medlab.validate`.
 """
 
@@ -295,7 +295,7 @@ def unet3d(input_shape: tuple[int, int, int, int] = (48, 64, 48, 1), n_classes: 
     The same graph and layer names as :func:`unet`, built from ``Conv3D``,
     ``MaxPooling3D`` (2x2x2) and ``Conv3DTranspose`` (2x2x2, stride 2): every
     pooling halves depth, height and width, every up-step doubles them.
-    Introduced in the chapter *3D segmentation across patients*
+    Introduced in the chapter *Segmentation in 3D: the hippocampus*
     (chapters/hippocampus.ipynb).
 
     Parameters

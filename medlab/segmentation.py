@@ -80,7 +80,7 @@ def dice_ce_loss(n_classes: int, *, smooth: float = 1.0) -> Any:
     """Loss = cross-entropy + (1 - mean soft Dice over classes), for softmax outputs and integer labels.
 
     The book's one Dice + cross-entropy loss: the U-Net chapter writes it out for 2D slices, the
-    chapter *3D segmentation across patients* uses it on volumes. The soft Dice of each class
+    chapter *Segmentation in 3D: the hippocampus* uses it on volumes. The soft Dice of each class
     sums over the batch and every spatial axis (2D or 3D alike), so a class absent from one
     image still counts; ``smooth`` is added to numerator and denominator.
 

@@ -262,7 +262,7 @@ def fit(model: Any, train_data: Any, val_data: Any, *, epochs: int, optimizer: A
     """The book's one training loop: compile, train, keep the best validation epoch, time it.
 
     Every recipe of the book trains through here (chapters *A CNN classification project*,
-    *Applications*, *U-Net*, *3D segmentation across patients*, *Finding blood cells*). The
+    *Applications*, *U-Net*, *Segmentation in 3D: the hippocampus*, *Finding blood cells*). The
     keep-best rule is Keras' own ``EarlyStopping(monitor, mode=mode, patience=patience,
     restore_best_weights=True)``: an epoch is best when its ``monitor`` value strictly improves on
     every earlier one (so the first of equal values wins, as with ``ModelCheckpoint(

@@ -1,4 +1,4 @@
-"""3D pieces of the hippocampus chapter: unet3d, 3D convolution, sliding windows, patient split."""
+"""3D pieces of the hippocampus chapter: unet3d, 3D convolution, sliding windows, volume split."""
 
 from __future__ import annotations
 
@@ -57,18 +57,48 @@ def test_window_starts_follow_monai_rule():
         inference.scan_interval((10,), (4,), 1.0)
 
 
-def test_patient_split_is_seeded_complete_and_leak_free():
+def test_volume_split_is_seeded_complete_and_leak_free():
     ids = list(range(100, 200))
-    a, b = hc.patient_split(ids, seed=3), hc.patient_split(ids, seed=3)
+    a, b = hc.volume_split(ids, seed=3), hc.volume_split(ids, seed=3)
     assert all(np.array_equal(a[k], b[k]) for k in a)
     assert [len(a[k]) for k in ("train", "val", "test")] == [70, 10, 20]
     assert sorted(np.concatenate(list(a.values())).tolist()) == ids
-    assert hc.leaking_patients(a) == set()
-    # a split by slice leaks: patient 7's slices land in two sets
+    assert hc.leaking_groups(a) == set()
+    assert not all(np.array_equal(a[k], hc.volume_split(ids, seed=4)[k]) for k in a)
+    # a split by slice leaks: volume 7's slices land in two sets
     slices = {"train": [(7, 0), (8, 0)], "test": [(7, 1)]}
-    assert hc.leaking_patients(slices, {k: k[0] for v in slices.values() for k in v}) == {7}
+    assert hc.leaking_groups(slices, {k: k[0] for v in slices.values() for k in v}) == {7}
     with pytest.raises(ValueError, match="unique"):
-        hc.patient_split([1, 1, 2, 3])
+        hc.volume_split([1, 1, 2, 3])
+    with pytest.raises(ValueError, match="fractions"):
+        hc.volume_split(ids, fractions=(0.5, 0.5, 0.5))
+    with pytest.raises(TypeError):
+        hc.volume_split(ids, (0.7, 0.1, 0.2))  # options are keyword-only
+    with pytest.raises(ValueError, match="group_of has no entry"):
+        hc.leaking_groups(slices, {(7, 0): 7})
+
+
+def test_volume_split_by_groups_keeps_each_group_in_one_set():
+    ids = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 20]
+    subject = {i: hc.probable_subject(i) for i in ids}
+    by_volume = hc.volume_split(ids, seed=1)
+    by_group = hc.volume_split(ids, seed=1, groups=subject)
+    assert sorted(np.concatenate(list(by_group.values())).tolist()) == ids
+    assert hc.leaking_groups(by_group, subject) == set()
+    assert sorted(np.concatenate(list(by_volume.values())).tolist()) == ids
+    # subject 1 (cases 1 and 2) split across two sets; subject 2 (cases 3 and 4) kept together
+    assert hc.leaking_groups({"train": [1, 3, 4], "test": [2]}, subject) == {1}
+    with pytest.raises(ValueError, match="no entry"):
+        hc.volume_split(ids, groups={1: 1})
+    with pytest.raises(ValueError, match="at least 3 groups"):
+        hc.volume_split(ids, groups={i: i % 2 for i in ids})
+
+
+def test_probable_subject_pairs_odd_with_next_even():
+    assert [hc.probable_subject(i) for i in (1, 2, 3, 4, 393, 394)] == [1, 1, 2, 2, 197, 197]
+    for bad in (0, -1, True, 2.5):
+        with pytest.raises(ValueError, match="case_id"):
+            hc.probable_subject(bad)
 
 
 def test_volume_padding_and_normalise():
@@ -217,7 +247,7 @@ def test_slices_round_trip():
     x = np.arange(2 * 4 * 6 * 3).reshape(2, 4, 6, 3, 1).astype(np.float32)
     xs, ys = hc.slices_2d(x, x[..., 0].astype(np.uint8))
     assert xs.shape == (6, 4, 6, 1) and ys.shape == (6, 4, 6)
-    np.testing.assert_array_equal(xs[1, ..., 0], x[0, :, :, 1, 0])  # slice 1 of patient 0
+    np.testing.assert_array_equal(xs[1, ..., 0], x[0, :, :, 1, 0])  # slice 1 of volume 0
 
 
 def test_recipe_trainers_refuse_mismatched_input():

@@ -1,29 +1,29 @@
-"""Exercises of the chapter *3D segmentation across patients* (chapters/hippocampus.ipynb)."""
+"""Exercises of the chapter *Segmentation in 3D: the hippocampus* (chapters/hippocampus.ipynb)."""
 
 from __future__ import annotations
 
 from medlab.exercises import Exercise
 
-SLICE_SPLIT = {"patients": 10, "slices": 30, "train": 240, "seed": 4}
-"""The slice-level split of exercise 4: 10 patients x 30 slices, shuffled, first 240 for training."""
+SLICE_SPLIT = {"volumes": 10, "slices": 30, "train": 240, "seed": 4}
+"""The slice-level split of exercise 4: 10 volumes x 30 slices, shuffled, first 240 for training."""
 
 
 def slice_split() -> dict[str, list[tuple[int, int]]]:
-    """Exercise 4's split of (patient, slice) pairs: shuffled with a seeded generator, cut at 240."""
+    """Exercise 4's split of (volume, slice) pairs: shuffled with a seeded generator, cut at 240."""
     import numpy as np
 
     p = SLICE_SPLIT
-    pairs = [(patient, z) for patient in range(1, p["patients"] + 1) for z in range(p["slices"])]
+    pairs = [(volume, z) for volume in range(1, p["volumes"] + 1) for z in range(p["slices"])]
     order = np.random.default_rng(p["seed"]).permutation(len(pairs))
     shuffled = [pairs[i] for i in order]
     return {"train": shuffled[:p["train"]], "test": shuffled[p["train"]:]}
 
 
 def _leaks() -> int:
-    from medlab.hippocampus import leaking_patients
+    from medlab.hippocampus import leaking_groups
 
     split = slice_split()
-    return len(leaking_patients(split, {k: k[0] for v in split.values() for k in v}))
+    return len(leaking_groups(split, {k: k[0] for v in split.values() for k in v}))
 
 
 def _first_case():
@@ -69,8 +69,8 @@ EXERCISES = {
         rtol=1e-6),
     "q4": Exercise(
         answer=_leaks,
-        hint="Use medlab.hippocampus.leaking_patients with patient_of mapping each (patient, slice) "
-             "pair to its patient.",
-        hints=[(0, "Zero would mean every patient's slices all landed on one side; count patients "
+        hint="Use medlab.hippocampus.leaking_groups with group_of mapping each (volume, slice) "
+             "pair to its volume.",
+        hints=[(0, "Zero would mean every volume's slices all landed on one side; count volumes "
                    "found in both sets.")]),
 }

@@ -599,8 +599,17 @@ def read_medmnist_file(path: str | os.PathLike, name: str, *,
 def _read_medmnist(path: str | os.PathLike, name: str, info: dict, *,
                    check_sizes: bool) -> dict[str, np.ndarray]:
     """:func:`read_medmnist_file` with the dataset's metadata already looked up."""
-    with np.load(path, allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in npz.files}
+    import zipfile
+    import zlib
+
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}  # reads every member in full: zip's CRC checked
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as err:
+        raise DataIntegrityError(f"{path}: not a whole .npz file ({type(err).__name__}: {err}); "
+                                 "copy or download it again") from err
     missing = [f"{s}_{k}" for s in SPLITS for k in ("images", "labels") if f"{s}_{k}" not in arrays]
     if missing:
         raise DataIntegrityError(f"{path}: not a MedMNIST file, missing {missing}")

@@ -30,12 +30,15 @@ class list.
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from medlab.validate import check_array, check_int, check_number, check_one_of, check_probabilities
 
 CLASSES = ("RBC", "WBC", "Platelets")
 """BCCD's three classes, in the order of the network's heatmap channels."""
@@ -56,7 +59,7 @@ def as_boxes(boxes: Any, name: str = "boxes") -> np.ndarray:
     ValueError
         Wrong shape, non-finite values, or a box with ``x1 < x0`` or ``y1 < y0``.
     """
-    arr = np.asarray(boxes, dtype=np.float64)
+    arr = check_array(boxes, name, kind="numeric").astype(np.float64)
     if arr.size == 0:
         return arr.reshape(0, 4)
     if arr.ndim != 2 or arr.shape[1] != 4:
@@ -72,7 +75,7 @@ def as_boxes(boxes: Any, name: str = "boxes") -> np.ndarray:
 
 
 def _as_scores(scores: Any, n: int, name: str = "scores") -> np.ndarray:
-    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    s = check_array(scores, name, kind="numeric").astype(np.float64).reshape(-1)
     if s.shape[0] != n:
         raise ValueError(f"{name} has {s.shape[0]} values for {n} boxes")
     if np.isnan(s).any():
@@ -86,9 +89,26 @@ def xyxy_to_xywh(boxes: Any) -> np.ndarray:
     return np.column_stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]])
 
 
+def _n4(boxes: Any, name: str, layout: str) -> np.ndarray:
+    """An (n, 4) finite float array in some box layout (not yet checked as ``xyxy``)."""
+    arr = check_array(boxes, name, kind="numeric", finite=True).astype(np.float64)
+    if arr.size == 0:
+        return arr.reshape(0, 4)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValueError(f"{name} must have shape (n, 4) as {layout}, got {arr.shape}")
+    return arr
+
+
+def _sizes_non_negative(b: np.ndarray, name: str) -> np.ndarray:
+    bad = np.flatnonzero((b[:, 2] < 0) | (b[:, 3] < 0))
+    if bad.size:
+        raise ValueError(f"{name}[{bad[0]}] = {b[bad[0]].tolist()} has a negative width or height")
+    return b
+
+
 def xywh_to_xyxy(boxes: Any) -> np.ndarray:
     """``(x0, y0, width, height)`` -> ``(x0, y0, x1, y1)``; widths and heights must be >= 0."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    b = _sizes_non_negative(_n4(boxes, "boxes", "(x0, y0, width, height)"), "boxes")
     return as_boxes(np.column_stack([b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]]))
 
 
@@ -100,15 +120,15 @@ def xyxy_to_cxcywh(boxes: Any) -> np.ndarray:
 
 
 def cxcywh_to_xyxy(boxes: Any) -> np.ndarray:
-    """``(centre x, centre y, width, height)`` -> ``(x0, y0, x1, y1)``."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    """``(centre x, centre y, width, height)`` -> ``(x0, y0, x1, y1)``; sizes must be >= 0."""
+    b = _sizes_non_negative(_n4(boxes, "boxes", "(centre x, centre y, width, height)"), "boxes")
     return as_boxes(np.column_stack([b[:, 0] - b[:, 2] / 2, b[:, 1] - b[:, 3] / 2,
                                      b[:, 0] + b[:, 2] / 2, b[:, 1] + b[:, 3] / 2]))
 
 
 def voc_to_xyxy(boxes: Any) -> np.ndarray:
     """VOC ``(xmin, ymin, xmax, ymax)`` (1-based, inclusive pixels) -> continuous ``xyxy``."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    b = _n4(boxes, "boxes", "VOC (xmin, ymin, xmax, ymax)")
     return as_boxes(b - np.array([1.0, 1.0, 0.0, 0.0]), "VOC boxes")
 
 
@@ -149,8 +169,9 @@ def nms(boxes: Any, scores: Any, iou_threshold: float = 0.5, max_output: int | N
     """
     b = as_boxes(boxes)
     s = _as_scores(scores, len(b))
-    if not 0.0 <= iou_threshold <= 1.0:
-        raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold}")
+    iou_threshold = check_number(iou_threshold, "iou_threshold", low=0, high=1)
+    if max_output is not None:
+        max_output = check_int(max_output, "max_output", low=1)
     order = np.argsort(-s, kind="stable")
     iou = box_iou(b, b)
     keep: list[int] = []
@@ -168,6 +189,8 @@ def nms(boxes: Any, scores: Any, iou_threshold: float = 0.5, max_output: int | N
 def flip_boxes(boxes: Any, width: float, height: float, horizontal: bool = True) -> np.ndarray:
     """Boxes of an image flipped left-right (``horizontal``) or upside down, in ``xyxy``."""
     b = as_boxes(boxes).copy()
+    width = check_number(width, "width", low=0)
+    height = check_number(height, "height", low=0)
     if horizontal:
         b[:, [0, 2]] = width - b[:, [2, 0]]
     else:
@@ -176,7 +199,28 @@ def flip_boxes(boxes: Any, width: float, height: float, horizontal: bool = True)
 
 
 # ---------------------------------------------------------------------- matching and AP
+def _as_mapping(value: Any, name: str, sequence_ok: bool) -> dict:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if sequence_ok and isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return dict(enumerate(value))
+    kind = "a mapping image_id -> ..." + (" or a list" if sequence_ok else "")
+    raise TypeError(f"{name} must be {kind}, got {type(value).__name__}")
+
+
+def _entry(d: Any, keys: Sequence[str], name: str, image_id: Any) -> list:
+    """The fields ``keys`` of one image's entry in multi-class ground truth or predictions."""
+    if not isinstance(d, Mapping):
+        raise TypeError(f"{name}[{image_id!r}] must be a dict with keys {list(keys)}, "
+                        f"got {type(d).__name__}")
+    missing = [k for k in keys if k not in d]
+    if missing:
+        raise ValueError(f"{name}[{image_id!r}] lacks the key(s) {missing}; each entry needs {list(keys)}")
+    return [d[k] for k in keys]
+
+
 def _one_class_inputs(gt: Mapping | Sequence, pred: Mapping | Sequence) -> tuple[dict, dict]:
+    _as_mapping(gt, "gt", True), _as_mapping(pred, "pred", True)
     gt_map = dict(gt) if isinstance(gt, Mapping) else dict(enumerate(gt))
     pred_map = dict(pred) if isinstance(pred, Mapping) else dict(enumerate(pred))
     unknown = [k for k in pred_map if k not in gt_map]
@@ -217,8 +261,8 @@ def match_detections(gt_boxes: Any, pred_boxes: Any, scores: Any, *, iou_thresho
     g = as_boxes(gt_boxes, "gt_boxes")
     p = as_boxes(pred_boxes, "pred_boxes")
     s = _as_scores(scores, len(p))
-    if rule not in ("coco", "voc"):
-        raise ValueError(f"rule must be 'coco' or 'voc', got {rule!r}")
+    iou_threshold = check_number(iou_threshold, "iou_threshold", low=0, high=1)
+    check_one_of(rule, "rule", ("coco", "voc"))
     matched = np.full(len(p), -1, dtype=np.int64)
     if len(g) == 0 or len(p) == 0:
         return matched
@@ -247,6 +291,8 @@ def precision_recall(gt: Mapping | Sequence, pred: Mapping | Sequence, iou_thres
     detection, cumulative) and ``n_gt``.
     """
     gts, preds = _one_class_inputs(gt, pred)
+    iou_threshold = check_number(iou_threshold, "iou_threshold", low=0, high=1)
+    check_one_of(rule, "rule", ("coco", "voc"))
     n_gt = int(sum(len(b) for b in gts.values()))
     all_scores, all_tp = [], []
     for k, (boxes, scores) in preds.items():
@@ -280,12 +326,14 @@ def interpolated_ap(precision: Any, recall: Any, method: str = "coco") -> float:
     one value per ranked detection (as :func:`precision_recall` returns them), recall divided
     by the number of ground-truth objects, found or not.
     """
-    p = np.asarray(precision, dtype=np.float64)
-    r = np.asarray(recall, dtype=np.float64)
-    if p.shape != r.shape or p.ndim != 1:
+    p = check_probabilities(check_array(precision, "precision", ndim=1), "precision")
+    r = check_probabilities(check_array(recall, "recall", ndim=1), "recall")
+    if p.shape != r.shape:
         raise ValueError(f"precision and recall must be 1-D of equal length, got {p.shape}, {r.shape}")
-    if method not in ("coco", "voc"):
-        raise ValueError(f"method must be 'coco' or 'voc', got {method!r}")
+    if np.any(np.diff(r) < 0):
+        raise ValueError("recall must not decrease along the ranked detections "
+                         "(give the curve in rank order, as precision_recall returns it)")
+    check_one_of(method, "method", ("coco", "voc"))
     if len(p) == 0:
         return 0.0
     env = np.maximum.accumulate(p[::-1])[::-1]
@@ -323,6 +371,7 @@ def average_precision(gt: Mapping | Sequence, pred: Mapping | Sequence, iou_thre
         false positives. A class without any ground-truth box gives NaN (AP is undefined;
         pycocotools reports -1 there).
     """
+    check_one_of(method, "method", ("coco", "voc"))
     pr = precision_recall(gt, pred, iou_threshold, method)
     if pr["n_gt"] == 0:
         return float("nan")
@@ -347,6 +396,13 @@ def _class_index(labels: Any, classes: Sequence[str], where: str) -> np.ndarray:
     return np.array(out, np.int64)
 
 
+def _as_classes(classes: Any) -> tuple[str, ...]:
+    if isinstance(classes, (str, bytes)) or not isinstance(classes, Sequence) or not classes \
+            or not all(isinstance(c, str) for c in classes) or len(set(classes)) != len(classes):
+        raise ValueError(f"classes must be a non-empty sequence of distinct class names, got {classes!r}")
+    return tuple(classes)
+
+
 def split_by_class(gt: Mapping, pred: Mapping, classes: Sequence[str] = CLASSES
                    ) -> dict[str, tuple[dict, dict]]:
     """Multi-class ground truth and predictions -> one ``(gt, pred)`` pair per class.
@@ -354,21 +410,25 @@ def split_by_class(gt: Mapping, pred: Mapping, classes: Sequence[str] = CLASSES
     ``gt``: ``image_id -> {"boxes", "labels"}``; ``pred``: ``image_id -> {"boxes", "scores",
     "labels"}``. Labels are class names or integer indices into ``classes``.
     """
+    _as_mapping(gt, "gt", False), _as_mapping(pred, "pred", False)
+    classes = _as_classes(classes)
     extra = [k for k in pred if k not in gt]
     if extra:
         raise ValueError(f"image id {extra[0]!r} has predictions but no ground-truth entry")
     out: dict[str, tuple[dict, dict]] = {c: ({}, {}) for c in classes}
     for k, g in gt.items():
-        boxes = as_boxes(g["boxes"], f"ground truth of image {k!r}")
-        lab = _class_index(g["labels"], classes, f"ground truth of image {k!r}")
+        g_boxes, g_labels = _entry(g, ("boxes", "labels"), "gt", k)
+        boxes = as_boxes(g_boxes, f"ground truth of image {k!r}")
+        lab = _class_index(g_labels, classes, f"ground truth of image {k!r}")
         if len(lab) != len(boxes):
             raise ValueError(f"image {k!r}: {len(boxes)} ground-truth boxes but {len(lab)} labels")
         for i, c in enumerate(classes):
             out[c][0][k] = boxes[lab == i]
     for k, p in pred.items():
-        boxes = as_boxes(p["boxes"], f"predicted boxes of image {k!r}")
-        scores = _as_scores(p["scores"], len(boxes), f"scores of image {k!r}")
-        lab = _class_index(p["labels"], classes, f"predictions of image {k!r}")
+        p_boxes, p_scores, p_labels = _entry(p, ("boxes", "scores", "labels"), "pred", k)
+        boxes = as_boxes(p_boxes, f"predicted boxes of image {k!r}")
+        scores = _as_scores(p_scores, len(boxes), f"scores of image {k!r}")
+        lab = _class_index(p_labels, classes, f"predictions of image {k!r}")
         if len(lab) != len(boxes):
             raise ValueError(f"image {k!r}: {len(boxes)} predicted boxes but {len(lab)} labels")
         for i, c in enumerate(classes):
@@ -383,6 +443,7 @@ def evaluate(gt: Mapping, pred: Mapping, classes: Sequence[str] = CLASSES,
     Returns ``{"ap50": {class: AP}, "ap50_95": {class: AP}, "map50": float, "map50_95": float}``;
     a class without ground truth is NaN and left out of the means.
     """
+    check_one_of(method, "method", ("coco", "voc"))
     per = split_by_class(gt, pred, classes)
     ap50, ap5095 = {}, {}
     for c, (g, p) in per.items():
@@ -402,6 +463,9 @@ def froc(gt: Mapping | Sequence, pred: Mapping | Sequence, iou_threshold: float 
     reached with at most that many false positives per image (0 if none).
     """
     gts, _ = _one_class_inputs(gt, pred)
+    rates = check_array(fps_per_image, "fps_per_image", ndim=1, finite=True, non_empty=True)
+    if rates.min() < 0:
+        raise ValueError(f"fps_per_image must be rates >= 0 (false positives per image), got {rates.tolist()}")
     pr = precision_recall(gt, pred, iou_threshold, "coco")
     n_images = len(gts)
     if n_images == 0 or pr["n_gt"] == 0:
@@ -409,7 +473,7 @@ def froc(gt: Mapping | Sequence, pred: Mapping | Sequence, iou_threshold: float 
     fp = np.cumsum(~pr["tp"]) / n_images
     sens = np.cumsum(pr["tp"]) / pr["n_gt"]
     fp, sens = np.concatenate([[0.0], fp]), np.concatenate([[0.0], sens])
-    at = {float(r): float(sens[fp <= r].max()) for r in fps_per_image}
+    at = {float(r): float(sens[fp <= r].max()) for r in rates}
     return {"fp_per_image": fp, "sensitivity": sens, "at": at}
 
 
@@ -483,27 +547,69 @@ def parse_voc_xml(source: str | Path) -> dict[str, Any]:
     Returns ``filename``, ``width``, ``height``, ``names`` (list of class names), ``voc``
     (int (n, 4) array as written: 1-based, inclusive), ``boxes`` (continuous ``xyxy``, see
     :func:`voc_to_xyxy`) and ``difficult`` (bool array).
+
+    Raises
+    ------
+    ValueError
+        A file that is not well-formed XML (e.g. cut short), or an annotation missing an element
+        it needs (``<size>`` with ``<width>`` and ``<height>``, an ``<object>``'s ``<name>`` and
+        ``<bndbox>`` with its four coordinates) or holding one that is not a number; the message
+        names the file and the element.
+    TypeError
+        ``source`` is neither a path nor a string.
+    FileNotFoundError
+        A path that does not exist.
     """
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"source must be a path or the XML text, got {type(source).__name__}")
     text = str(source)
-    root = ET.fromstring(text) if text.lstrip().startswith("<") else ET.parse(source).getroot()
+    inline = isinstance(source, str) and text.lstrip().startswith("<")
+    where = "the XML text" if inline else str(source)
+    if not inline and not Path(source).is_file():
+        raise FileNotFoundError(f"no such VOC annotation file: {source}")
+    try:
+        root = ET.fromstring(text) if inline else ET.parse(source).getroot()
+    except ET.ParseError as err:
+        raise ValueError(f"{where}: not well-formed XML (cut short or damaged?): {err}") from err
     if root.tag != "annotation":
-        raise ValueError(f"not a VOC annotation: root element is <{root.tag}>")
+        raise ValueError(f"{where}: not a VOC annotation: root element is <{root.tag}>")
+
+    def number(parent: ET.Element, tag: str, path: str) -> float:
+        value = parent.findtext(tag)
+        if value is None or not value.strip():
+            raise ValueError(f"{where}: <{path}/{tag}> is missing or empty")
+        try:
+            out = float(value)
+        except ValueError:
+            raise ValueError(f"{where}: <{path}/{tag}> is {value.strip()!r}, not a number") from None
+        if not np.isfinite(out):
+            raise ValueError(f"{where}: <{path}/{tag}> is {value.strip()!r}, not a finite number")
+        return out
+
     size = root.find("size")
     if size is None:
-        raise ValueError("VOC annotation without <size>")
+        raise ValueError(f"{where}: VOC annotation without <size>")
+    width, height = number(size, "width", "size"), number(size, "height", "size")
     names, voc, difficult = [], [], []
-    for obj in root.iter("object"):
+    for i, obj in enumerate(root.iter("object")):
         box = obj.find("bndbox")
         name = obj.findtext("name")
-        if box is None or name is None:
-            raise ValueError("a VOC <object> needs <name> and <bndbox>")
-        voc.append([int(round(float(box.findtext(k)))) for k in ("xmin", "ymin", "xmax", "ymax")])
+        if box is None or name is None or not name.strip():
+            missing = "<bndbox>" if box is None else "<name>"
+            raise ValueError(f"{where}: <object> number {i} has no {missing}; "
+                             "a VOC <object> needs <name> and <bndbox>")
+        voc.append([int(round(number(box, k, f"object[{i}]/bndbox")))
+                    for k in ("xmin", "ymin", "xmax", "ymax")])
         names.append(name.strip())
         difficult.append(obj.findtext("difficult", "0").strip() == "1")
     voc_arr = np.array(voc, dtype=np.int64).reshape(-1, 4)
-    return {"filename": root.findtext("filename", ""), "width": int(size.findtext("width")),
-            "height": int(size.findtext("height")), "names": names, "voc": voc_arr,
-            "boxes": voc_to_xyxy(voc_arr), "difficult": np.array(difficult, bool)}
+    try:
+        boxes = voc_to_xyxy(voc_arr)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from err
+    return {"filename": root.findtext("filename", ""), "width": int(width),
+            "height": int(height), "names": names, "voc": voc_arr,
+            "boxes": boxes, "difficult": np.array(difficult, bool)}
 
 
 def read_rgb(path: str | Path, scale: float = 1.0) -> np.ndarray:
@@ -511,14 +617,22 @@ def read_rgb(path: str | Path, scale: float = 1.0) -> np.ndarray:
 
     Returns a NumPy array, not a SimpleITK image (``medlab.io.read_image`` reads medical image
     formats with their geometry). ``scale < 1`` shrinks by area averaging (Pillow's ``BOX`` filter).
+
+    Raises
+    ------
+    ValueError
+        The file is not an image, or is damaged or cut short (it is decoded in full, whatever
+        Pillow's ``LOAD_TRUNCATED_IMAGES`` says); the message names the file.
     """
     from PIL import Image
 
+    from medlab.io import _decode_whole_picture
     from medlab.validate import check_number
 
     check_number(scale, "scale", low=0, high=1, low_open=True)
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        if scale != 1.0:
-            im = im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.BOX)
-        return np.asarray(im, dtype=np.uint8)
+    im = _decode_whole_picture(path, "path")
+    im = im.convert("RGB")
+    if scale != 1.0:
+        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),
+                       Image.Resampling.BOX)
+    return np.asarray(im, dtype=np.uint8)

@@ -24,7 +24,24 @@ from typing import Any
 
 import numpy as np
 
-from medlab.validate import check_images
+from medlab.validate import check_array, check_finite, check_images, check_int
+
+
+def _graph(model: Any) -> Any:
+    """The functional graph of a Keras model: the model itself, or the graph a built
+    ``keras.Sequential`` keeps inside (whose ``input`` exists; the Sequential's own does not
+    until it has been called)."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a Keras model, got {type(model).__name__}")
+    if isinstance(model, keras.Sequential):
+        inner = getattr(model, "_functional", None)
+        if inner is None:
+            raise ValueError(f"the Sequential model {model.name!r} has no input shape yet: start it "
+                             "with keras.Input(shape) or call model.build((None, *shape)) first")
+        return inner
+    return model
 
 
 def last_feature_layer(model: Any) -> str:
@@ -58,6 +75,7 @@ def output_logits(model: Any) -> tuple[Any, Any]:
     """
     from keras import ops
 
+    model = _graph(model)
     last = model.layers[-1]
     kind = type(last).__name__
     if kind == "Activation":
@@ -107,13 +125,14 @@ def grad_cam(model: Any, images: Any, *, layer: str | None = None, class_index: 
     import keras
     import tensorflow as tf
 
+    _graph(model)
     x = tf.convert_to_tensor(check_images(images, model.input_shape[1:]), dtype=tf.float32)
     name = layer or last_feature_layer(model)
     n_out = int(model.output_shape[-1])
     if class_index is not None and not 0 <= int(class_index) < max(n_out, 2):
         raise ValueError(f"class_index must lie in 0..{max(n_out, 2) - 1}, got {class_index}")
     pre, head = output_logits(model)
-    probe = keras.Model(model.input, [model.get_layer(name).output, pre])
+    probe = keras.Model(_graph(model).input, [model.get_layer(name).output, pre])
     with tf.GradientTape() as tape:
         feats, h = probe(x, training=False)
         tape.watch(feats)
@@ -179,7 +198,7 @@ def _pre_model(model: Any, pre: Any) -> Any:
 
     key = id(model)
     if key not in _PRE_CACHE or _PRE_CACHE[key][0] is not model:
-        _PRE_CACHE[key] = (model, keras.Model(model.input, pre))
+        _PRE_CACHE[key] = (model, keras.Model(_graph(model).input, pre))
     return _PRE_CACHE[key][1]
 
 
@@ -257,10 +276,10 @@ def integrated_gradients(model: Any, images: Any, *, baseline: Any = 0.0, steps:
     numpy.ndarray
         Attributions shaped like ``images``.
     """
-    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
-        raise ValueError(f"steps must be an integer of at least 1, got {steps!r}")
-    x = check_images(images, model.input_shape[1:]).astype(np.float64)
-    b = np.asarray(baseline, dtype=np.float64)
+    steps = check_int(steps, "steps", low=1)
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    x = check_finite(check_images(images, model.input_shape[1:]), "images").astype(np.float64)
+    b = check_array(baseline, "baseline", finite=True).astype(np.float64)
     if b.ndim == x.ndim and b.shape[0] == len(x) and b.shape[1:] == x.shape[1:]:
         base = b  # one baseline per image
     elif b.ndim == x.ndim and b.shape[0] == 1 and b.shape[1:] == x.shape[1:]:
@@ -271,8 +290,6 @@ def integrated_gradients(model: Any, images: Any, *, baseline: Any = 0.0, steps:
         except ValueError:
             raise ValueError(f"baseline must be a number, broadcastable to one image {x.shape[1:]} or "
                              f"shaped like images {x.shape}; got shape {b.shape}") from None
-    if not np.all(np.isfinite(base)):
-        raise ValueError("baseline must be finite")
     classes = _classes(model, x.astype(np.float32), class_index)
     alphas = np.linspace(0.0, 1.0, steps + 1)
     weights = np.full(steps + 1, 1.0 / steps)

@@ -29,14 +29,23 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from medlab.validate import check_array, check_int, check_number, check_one_of
+
 BLEND_MODES = ("constant", "gaussian")
 """Weightings of :func:`sliding_window_inference`."""
 
 
+def _sizes(value: Sequence[int], name: str) -> tuple[int, ...]:
+    arr = check_array(value, name, ndim=1, kind="integer", non_empty=True)
+    if arr.min() < 1:
+        raise ValueError(f"{name} must be positive sizes, got {tuple(arr.tolist())}")
+    return tuple(int(v) for v in arr)
+
+
 def scan_interval(image_size: Sequence[int], roi_size: Sequence[int], overlap: float) -> tuple[int, ...]:
     """Step between window starts along each axis (MONAI's ``_get_scan_interval``)."""
-    if not 0 <= overlap < 1:
-        raise ValueError(f"overlap must be in [0, 1), got {overlap!r}")
+    overlap = check_number(overlap, "overlap", low=0, high=1, high_open=True)
+    image_size, roi_size = _sizes(image_size, "image_size"), _sizes(roi_size, "roi_size")
     if len(image_size) != len(roi_size):
         raise ValueError(f"image_size {tuple(image_size)} and roi_size {tuple(roi_size)} differ in length")
     return tuple(int(r) if r == s else max(int(r * (1 - overlap)), 1)
@@ -45,7 +54,8 @@ def scan_interval(image_size: Sequence[int], roi_size: Sequence[int], overlap: f
 
 def window_starts(size: int, roi: int, step: int) -> list[int]:
     """Start indices of the windows along one axis: ``0, step, ...``, the last moved to ``size - roi``."""
-    if roi > size or roi < 1 or step < 1:
+    size, roi, step = check_int(size, "size", low=1), check_int(roi, "roi", low=1), check_int(step, "step", low=1)
+    if roi > size:
         raise ValueError(f"need 1 <= roi <= size and step >= 1, got size={size}, roi={roi}, step={step}")
     n = next(d for d in range(size) if d * step + roi >= size) + 1
     return [min(d * step, size - roi) for d in range(n)]
@@ -68,13 +78,11 @@ def importance_map(roi_size: Sequence[int], mode: str = "constant",
     and is centred on voxel ``roi // 2``; weights below 1e-3 are raised to
     1e-3 so every voxel of the image keeps a positive total weight.
     """
-    if mode not in BLEND_MODES:
-        raise ValueError(f"mode must be one of {BLEND_MODES}, got {mode!r}")
-    roi_size = tuple(int(r) for r in roi_size)
+    check_one_of(mode, "mode", BLEND_MODES)
+    roi_size = _sizes(roi_size, "roi_size")
+    sigma_scale = check_number(sigma_scale, "sigma_scale", low=0, low_open=True)
     if mode == "constant":
         return np.ones(roi_size, dtype=np.float32)
-    if sigma_scale <= 0:
-        raise ValueError(f"sigma_scale must be positive, got {sigma_scale!r}")
     w = np.ones(roi_size, dtype=np.float64)
     for axis, r in enumerate(roi_size):
         d = np.arange(r) - r // 2
@@ -117,16 +125,18 @@ def sliding_window_inference(image: np.ndarray, roi_size: Sequence[int],
     numpy.ndarray
         ``(*spatial, k)``: the weighted mean of all window predictions at each voxel.
     """
-    image = np.asarray(image)
+    image = check_array(image, "image", finite=True)
     n_spatial = image.ndim - 1
-    roi = tuple(int(r) for r in roi_size)
+    roi = _sizes(roi_size, "roi_size")
+    overlap = check_number(overlap, "overlap", low=0, high=1, high_open=True)
+    sigma_scale = check_number(sigma_scale, "sigma_scale", low=0, low_open=True)
+    check_one_of(mode, "mode", BLEND_MODES)
+    if not callable(predictor):
+        raise TypeError(f"predictor must be a function of a batch of windows, got {type(predictor).__name__}")
     if n_spatial < 1 or len(roi) != n_spatial:
         raise ValueError(f"image must be (*spatial, channels) with {len(roi)} spatial axes to match "
                          f"roi_size {roi}; got shape {image.shape}")
-    if min(roi) < 1:
-        raise ValueError(f"roi_size must be positive, got {roi}")
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size!r}")
+    batch_size = check_int(batch_size, "batch_size", low=1)
     spatial = image.shape[:-1]
     extra = [max(r - s, 0) for s, r in zip(spatial, roi, strict=True)]
     pads = [(e // 2, e - e // 2) for e in extra]
@@ -140,6 +150,9 @@ def sliding_window_inference(image: np.ndarray, roi_size: Sequence[int],
         pred = np.asarray(predictor(np.stack([padded[w] for w in chunk])), dtype=np.float32)
         if pred.shape[:-1] != (len(chunk), *roi):
             raise ValueError(f"predictor returned shape {pred.shape}; expected ({len(chunk)}, *{roi}, k)")
+        if not np.isfinite(pred).all():
+            raise ValueError("predictor returned NaN or infinite values for windows "
+                             f"{i}..{i + len(chunk) - 1}; check the model and its input")
         if out is None:
             out = np.zeros((*size, pred.shape[-1]), np.float32)
             count = np.zeros(size, np.float32)

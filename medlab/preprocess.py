@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 import SimpleITK as sitk
 
+from medlab.validate import check_finite, check_int, check_number, check_one_of
+
 CT_WINDOWS: dict[str, tuple[float, float]] = {
     "brain": (40.0, 80.0),
     "mediastinum": (50.0, 350.0),
@@ -35,7 +37,8 @@ INTERPOLATORS = {
 """SimpleITK interpolators by name. Label maps need ``"nearest"`` or ``"label_gaussian"``."""
 
 
-def _numeric(array, name: str = "array", ndims: Sequence[int] | None = None) -> np.ndarray:
+def _numeric(array, name: str = "array", ndims: Sequence[int] | None = None, *,
+             finite: bool = True) -> np.ndarray:
     arr = np.asarray(array)
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
         raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
@@ -44,21 +47,15 @@ def _numeric(array, name: str = "array", ndims: Sequence[int] | None = None) -> 
     if ndims is not None and arr.ndim not in ndims:
         raise ValueError(f"{name} must have {' or '.join(map(str, ndims))} dimensions, "
                          f"got {arr.ndim} (shape {arr.shape})")
+    if finite:
+        check_finite(arr, name)
     return arr
-
-
-def _finite(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return float(value)
 
 
 def clip_scale(array, low: float, high: float) -> np.ndarray:
     """Clip values to ``[low, high]`` and map that range linearly onto ``[0, 1]``."""
     arr = _numeric(array)
-    low, high = _finite(low, "low"), _finite(high, "high")
+    low, high = check_number(low, "low"), check_number(high, "high")
     if high <= low:
         raise ValueError(f"high ({high}) must be larger than low ({low})")
     return np.clip((arr.astype(np.float64) - low) / (high - low), 0.0, 1.0)
@@ -76,7 +73,7 @@ def window(array, level: float, width: float) -> np.ndarray:
     ValueError
         If ``width`` is not positive or a parameter is not finite.
     """
-    level, width = _finite(level, "level"), _finite(width, "width")
+    level, width = check_number(level, "level"), check_number(width, "width")
     if width <= 0:
         raise ValueError(f"window width must be positive, got {width}")
     return clip_scale(array, level - width / 2, level + width / 2)
@@ -88,12 +85,15 @@ def percentile_scale(array, low: float = 1.0, high: float = 99.0, mask=None) -> 
     For images without an absolute unit (MR, radiographs, ultrasound).
     """
     arr = _numeric(array)
-    if not 0 <= low < high <= 100:
-        raise ValueError(f"need 0 <= low < high <= 100, got low={low}, high={high}")
+    low = check_number(low, "low", low=0, high=100)
+    high = check_number(high, "high", low=0, high=100)
+    if not low < high:
+        raise ValueError(f"low must be smaller than high (low < high), got low={low:g}, high={high:g}")
     values = arr[_mask(mask, arr.shape)] if mask is not None else arr
     lo, hi = np.percentile(values, [low, high])
     if hi <= lo:
-        raise ValueError(f"the {low}th and {high}th percentiles are equal ({lo}): a constant image")
+        raise ValueError(f"the {low:g}th and {high:g}th percentiles of array are equal ({lo}): "
+                         "a constant image (or mask) cannot be scaled")
     return clip_scale(arr, float(lo), float(hi))
 
 
@@ -106,12 +106,15 @@ def zscore(array, mask=None) -> np.ndarray:
     values = arr[_mask(mask, arr.shape)] if mask is not None else arr
     sd = values.std()
     if not sd > 0:
-        raise ValueError("cannot z-score a constant image (standard deviation 0)")
+        raise ValueError("cannot z-score a constant image: array has standard deviation 0"
+                         + (" inside mask" if mask is not None else ""))
     return (arr - values.mean()) / sd
 
 
 def _mask(mask, shape) -> np.ndarray:
     m = np.asarray(mask)
+    if m.dtype.kind not in "biu":
+        raise TypeError(f"mask must be boolean (or 0/1 integers), got dtype {m.dtype}")
     if m.shape != shape:
         raise ValueError(f"mask shape {m.shape} differs from the image shape {shape}")
     m = m.astype(bool)
@@ -123,8 +126,9 @@ def _mask(mask, shape) -> np.ndarray:
 def to_uint8(array01) -> np.ndarray:
     """Quantise values in ``[0, 1]`` to 8 bits (0-255), as PNG/JPEG export does."""
     arr = _numeric(array01, "array01").astype(np.float64)
-    if np.isnan(arr).any() or arr.min() < 0 or arr.max() > 1:
-        raise ValueError("to_uint8 expects values in [0, 1]; window or scale the image first")
+    if arr.min() < 0 or arr.max() > 1:
+        raise ValueError(f"array01 must hold values in [0, 1], got {arr.min():g} to {arr.max():g}; "
+                         "window or scale the image first")
     return np.round(arr * 255).astype(np.uint8)
 
 
@@ -149,13 +153,16 @@ def resize_keep_aspect(array, size: int, *, spacing: Sequence[float] | None = No
     from skimage.transform import resize
 
     arr = _numeric(array, ndims=(2,))
-    if not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"size must be a positive integer, got {size!r}")
-    if order not in (0, 1, 3):
-        raise ValueError(f"order must be 0 (labels), 1 or 3, got {order}")
-    sy, sx = (1.0, 1.0) if spacing is None else (float(spacing[0]), float(spacing[1]))
-    if min(sy, sx) <= 0:
-        raise ValueError(f"spacing must be positive, got {spacing}")
+    size = check_int(size, "size", low=1)
+    order = check_one_of(check_int(order, "order"), "order", (0, 1, 3))
+    pad_value = check_number(pad_value, "pad_value")
+    if spacing is None:
+        sy, sx = 1.0, 1.0
+    else:
+        sp = np.asarray(spacing)
+        if sp.shape != (2,) or sp.dtype.kind not in "iuf":
+            raise ValueError(f"spacing must be two numbers (row, column) in mm, got {spacing!r}")
+        sy, sx = (check_number(v, "spacing", low=0, low_open=True) for v in sp)
     height, width = arr.shape[0] * sy, arr.shape[1] * sx
     scale = size / max(height, width)
     new = (max(1, round(height * scale)), max(1, round(width * scale)))

@@ -194,7 +194,8 @@ MAX_SHIFT_DAYS = 365_000
 def pseudonym(value: Any, salt: str, *, length: int = 10) -> str:
     """A keyed hash of ``value``: the same input and salt give the same pseudonym.
 
-    ``"ANON"`` followed by ``length`` upper-case hex digits of SHA-256(salt, value).
+    ``"ANON"`` followed by ``length`` upper-case hex digits of SHA-256(salt, value); ``length``
+    runs from 8 (about four billion values, so two patients rarely share one) to 64.
     Without the salt the original cannot be recomputed from it (nor checked by guessing).
 
     Raises

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from medlab.validate import check_images, check_labels
+from medlab.validate import check_array, check_images, check_labels
 
 SHIFTS = ("contrast", "noise", "blur", "resolution")
 """Kinds of acquisition shift :func:`shift_images` knows."""
@@ -190,7 +190,11 @@ def fit_temperature(logits: Any, labels: Any) -> float:
     the validation log-loss of ``sigmoid(logit / T)``. Fit it on validation data only."""
     from scipy.optimize import minimize_scalar
 
-    z = np.asarray(logits, dtype=np.float64).reshape(-1)
+    z = check_array(logits, "logits", finite=True, non_empty=True).astype(np.float64)
+    if z.ndim == 2 and z.shape[1] == 1:
+        z = z[:, 0]
+    if z.ndim != 1:
+        raise ValueError(f"logits must be one logit per image, shape (n,) or (n, 1), got {z.shape}")
     y = check_labels(labels, 2).astype(np.float64)
     if len(z) != len(y):
         raise ValueError(f"{len(z)} logits but {len(y)} labels")

@@ -187,6 +187,15 @@ def test_read_dicom_series_folder(tmp_path, mni_small):
     assert [float(v) for v in ds.PixelSpacing] == pytest.approx(list(mni_small.GetSpacing()[1::-1]))
 
 
+def test_series_with_one_truncated_slice_is_refused(tmp_path, mni_small):
+    """Issue #26: GDCM leaves a damaged file out of the series (a slice silently missing)."""
+    _write_series(mni_small, tmp_path / "series", "1.2.826.0.1.3680043.2.1125.1.1")
+    victim = tmp_path / "series" / "slice003.dcm"
+    victim.write_bytes(victim.read_bytes()[:-100])
+    with pytest.raises(ValueError, match="slice003.dcm: Pixel Data holds"):
+        io.read_image(tmp_path / "series")
+
+
 def test_folder_with_two_series_needs_an_id(tmp_path, mni_small):
     uids = ["1.2.826.0.1.3680043.2.1125.1.1", "1.2.826.0.1.3680043.2.1125.1.2"]
     _write_series(mni_small, tmp_path / "a", uids[0])

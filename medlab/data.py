@@ -14,10 +14,12 @@ download folder. ``$MEDLAB_DATA_DIR`` may list several folders separated by
 ``os.pathsep`` (``:`` on Linux), e.g. one per data collection; each is searched
 for ``<folder>/<name>``, where a registered name may hold a sub-path
 (``BCCD/Annotations/BloodImage_00000.xml``). Those folders are only read, never
-written (a shared store of verified files). Downloads go to the download
-folder: ``$MEDLAB_DOWNLOAD_DIR`` when set (on Colab, a folder of a mounted
-Google Drive keeps them across sessions), else the user cache
-(``~/.cache/medlab`` on Linux). Introduced in the chapter *Background*.
+written, whatever their permissions (a shared store of verified files): a file
+there that fails its checksum is reported by path and left as it is, and a
+folder listed there that does not exist is an error (a typo, never created).
+Downloads go to the download folder: ``$MEDLAB_DOWNLOAD_DIR`` when set (on
+Colab, a folder of a mounted Google Drive keeps them across sessions), else the
+user cache (``~/.cache/medlab`` on Linux). Introduced in the chapter *Background*.
 
 Every download is one file with one progress bar: a MedMNIST ``.npz``, the
 Decathlon's hippocampus archive (verified by its MD5), or the BCCD repository's
@@ -255,10 +257,26 @@ def data_dirs() -> list[Path]:
 
     ``$MEDLAB_DATA_DIR`` may hold several folders separated by ``os.pathsep``;
     empty entries are ignored. Only the download folder is ever written.
+
+    Raises
+    ------
+    DataUnavailableError
+        A folder listed in ``$MEDLAB_DATA_DIR`` does not exist (it is never created).
     """
+    return list(dict.fromkeys([*_offline_dirs(), user_cache_dir()]))
+
+
+def _offline_dirs() -> list[Path]:
+    """The folders of ``$MEDLAB_DATA_DIR``: read, never written; each must exist."""
     env = os.environ.get(DATA_DIR_ENV, "")
     dirs = [Path(d.strip()).expanduser() for d in env.split(os.pathsep) if d.strip()]
-    return list(dict.fromkeys([*dirs, user_cache_dir()]))
+    for d in dirs:
+        if not d.is_dir():
+            raise DataUnavailableError(
+                f"{DATA_DIR_ENV} lists {d}, which {'is not a folder' if d.exists() else 'does not exist'}. "
+                f"medlab only reads the folders of {DATA_DIR_ENV} and never creates them: correct the "
+                f"path (a typo?) or remove it from {DATA_DIR_ENV} (now {env!r}).")
+    return list(dict.fromkeys(dirs))
 
 
 def data_dir() -> Path:
@@ -362,18 +380,51 @@ def fetch(name: str, progressbar: bool = True, retries: int = 2, timeout: float 
     for folder in data_dirs():
         if _verified(folder / entry.name, entry.hash):
             return folder / entry.name
+    damaged = _damaged_offline_copies(entry)
     target = user_cache_dir()
     if not _writable(target):
         raise DataUnavailableError(
-            f"{entry.name} is not in {os.pathsep.join(map(str, data_dirs()))} and the download folder "
+            (_damaged_message(entry, damaged) + " " if damaged else "")
+            + f"{entry.name} is not in {os.pathsep.join(map(str, data_dirs()))} and the download folder "
             f"{target} is not writable; set {DOWNLOAD_DIR_ENV} to a writable folder.")
-    if entry.kind == "archive":
-        return _archive_member(entry, target, progressbar, retries, timeout)
-    stale = target / entry.name
-    if stale.exists():
-        print(f"medlab: {stale} fails its checksum {entry.hash}; deleting it, downloading again.")
-        stale.unlink()
-    return _download(entry, target, progressbar, retries, timeout)
+    try:
+        if entry.kind == "archive":
+            return _archive_member(entry, target, progressbar, retries, timeout)
+        stale = target / entry.name
+        if stale.exists():
+            print(f"medlab: {stale} fails its checksum {entry.hash}; deleting it, downloading again.")
+            stale.unlink()
+        return _download(entry, target, progressbar, retries, timeout)
+    except DataError as err:
+        if damaged:
+            raise type(err)(f"{_damaged_message(entry, damaged)} {err}") from err
+        raise
+
+
+def _damaged_offline_copies(entry: DataFile) -> list[Path]:
+    """Copies of ``entry`` in the folders of ``$MEDLAB_DATA_DIR`` that fail its checksum.
+
+    They are left exactly as they are (those folders are only read) and reported with a
+    warning that names each one and the fix; the file is then taken from the download folder.
+    """
+    import warnings
+
+    damaged = []
+    for folder in _offline_dirs():
+        path = folder / entry.name
+        if path.exists() and not _verified(path, entry.hash):
+            damaged.append(path)
+    if damaged:
+        warnings.warn(_damaged_message(entry, damaged), UserWarning, stacklevel=3)
+    return damaged
+
+
+def _damaged_message(entry: DataFile, damaged: list[Path]) -> str:
+    where = ", ".join(map(str, damaged))
+    return (f"{where} fails the checksum of {entry.name} ({entry.hash}): it is damaged or a different "
+            f"file, and was left as it is ({DATA_DIR_ENV} folders are only read). Fix: replace it with a "
+            f"good copy (its collection's README gives the source and checksums), or remove its folder "
+            f"from {DATA_DIR_ENV}; meanwhile medlab uses the download folder {user_cache_dir()}.")
 
 
 def _download(entry: DataFile, target: Path, progressbar: bool, retries: int,
@@ -510,24 +561,34 @@ def _unpack(archive: DataFile, target: Path, tar_path: Path) -> None:
     """Extract every registered member of ``archive`` and write the manifest; delete the archive."""
     import shutil
     import tarfile
+    import zlib
 
     members = {e.member: e for e in REGISTRY.values() if e.archive == archive.name}
     folder = _unpacked_dir(archive, target)
     tmp = folder.with_name(folder.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     digests = {}
-    with tarfile.open(tar_path) as tar:
-        for info in tar:
-            name = info.name.removeprefix("./")
-            if name not in members:
-                continue
-            if not info.isfile():
-                raise DataIntegrityError(f"{archive.name}: member {info.name} is not a regular file")
-            out = tmp / name
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with tar.extractfile(info) as src, open(out, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            digests[name] = file_hash(out)
+    name = None
+    try:
+        with tarfile.open(tar_path) as tar:
+            for info in tar:
+                name = info.name.removeprefix("./")
+                if name not in members:
+                    continue
+                if not info.isfile():
+                    raise DataIntegrityError(f"{archive.name}: member {info.name} is not a regular file")
+                out = tmp / name
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with tar.extractfile(info) as src, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                digests[name] = file_hash(out)
+    except (tarfile.TarError, EOFError, zlib.error) as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        where = f"after member {name}" if name else "at its start"
+        raise DataIntegrityError(
+            f"the archive {tar_path} is damaged {where} ({type(err).__name__}: {err}): its members "
+            f"cannot be extracted. This is not a download problem: delete {tar_path} (or replace it "
+            f"with a good copy of {archive.url}) and fetch again.") from err
     missing = sorted(set(members) - set(digests))
     if missing:
         shutil.rmtree(tmp, ignore_errors=True)

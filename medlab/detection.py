@@ -465,7 +465,8 @@ def froc(gt: Mapping | Sequence, pred: Mapping | Sequence, iou_threshold: float 
     gts, _ = _one_class_inputs(gt, pred)
     rates = check_array(fps_per_image, "fps_per_image", ndim=1, finite=True, non_empty=True)
     if rates.min() < 0:
-        raise ValueError(f"fps_per_image must be rates >= 0 (false positives per image), got {rates.tolist()}")
+        raise ValueError("fps_per_image must be rates >= 0 (false positives per image), "
+                         f"got {rates.tolist()}")
     pr = precision_recall(gt, pred, iou_threshold, "coco")
     n_images = len(gts)
     if n_images == 0 or pr["n_gt"] == 0:

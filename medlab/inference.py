@@ -54,7 +54,8 @@ def scan_interval(image_size: Sequence[int], roi_size: Sequence[int], overlap: f
 
 def window_starts(size: int, roi: int, step: int) -> list[int]:
     """Start indices of the windows along one axis: ``0, step, ...``, the last moved to ``size - roi``."""
-    size, roi, step = check_int(size, "size", low=1), check_int(roi, "roi", low=1), check_int(step, "step", low=1)
+    size, roi = check_int(size, "size", low=1), check_int(roi, "roi", low=1)
+    step = check_int(step, "step", low=1)
     if roi > size:
         raise ValueError(f"need 1 <= roi <= size and step >= 1, got size={size}, roi={roi}, step={step}")
     n = next(d for d in range(size) if d * step + roi >= size) + 1

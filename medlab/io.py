@@ -216,7 +216,8 @@ def _decode_whole_picture(path: str | os.PathLike, argname: str):
     except UnidentifiedImageError as err:
         raise ValueError(f"{p}: not an image file Pillow can read") from err
     except (OSError, SyntaxError, ValueError) as err:
-        raise ValueError(f"{p}: the image is damaged or cut short ({err}); copy or download it again") from err
+        raise ValueError(f"{p}: the image is damaged or cut short ({err}); "
+                         "copy or download it again") from err
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = lenient
 

@@ -227,11 +227,12 @@ def test_download_of_a_sub_path_name_goes_below_the_download_folder(fake_entry, 
     entry, payload, _ = fake_entry
     nested = data.register(data.DataFile(name="coll/fake.bin", hash=entry.hash, url=entry.url))
     try:
+        (tmp_path / "shared").mkdir()
         monkeypatch.setenv("MEDLAB_DATA_DIR", str(tmp_path / "shared"))
         monkeypatch.setenv("MEDLAB_DOWNLOAD_DIR", str(tmp_path / "cache"))
         path = data.fetch(nested.name, progressbar=False, retries=0)
         assert path == tmp_path / "cache" / "coll" / "fake.bin" and path.read_bytes() == payload
-        assert not (tmp_path / "shared").exists()
+        assert not any((tmp_path / "shared").iterdir())
     finally:
         data.REGISTRY.pop(nested.name, None)
 

@@ -127,9 +127,9 @@ def test_hippocampus_registry_matches_the_shared_readme():
 
 
 @pytest.mark.skipif(SHARED is None, reason="offline hippocampus copy not on this machine")
-def test_registry_sha256_equal_the_offline_copy_sums(monkeypatch):
+def test_registry_sha256_equal_the_offline_copy_sums(monkeypatch, tmp_path):
     sums = dict(line.split()[::-1] for line in (SHARED / "SHA256SUMS").read_text().splitlines())
     reg = json.loads((Path(data.__file__).parent / "msd_hippocampus_registry.json").read_text())["files"]
     assert reg == sums
-    monkeypatch.setenv("MEDLAB_DATA_DIR", f"/nonexistent:{SHARED}")
+    monkeypatch.setenv("MEDLAB_DATA_DIR", f"{tmp_path}:{SHARED}")
     assert data.fetch("labelsTr/hippocampus_001.nii.gz") == SHARED / "labelsTr" / "hippocampus_001.nii.gz"

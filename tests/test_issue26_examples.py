@@ -298,7 +298,8 @@ def test_dicom_with_truncated_pixel_data_is_refused(tmp_path, name):
     raw = data.fetch(name).read_bytes()
     bad = tmp_path / name
     bad.write_bytes(raw[:-1000])
-    with pytest.raises(ValueError, match=rf"{name}: Pixel Data holds \d+ bytes but .* need \d+: the file is cut short"):
+    with pytest.raises(ValueError, match=rf"{name}: Pixel Data holds \d+ bytes but .* need \d+: "
+                                         "the file is cut short"):
         io.read_image(bad)
 
 

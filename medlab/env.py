@@ -70,8 +70,9 @@ def seed_everything(seed: int = 0) -> None:
     TensorFlow is seeded only when it has been imported, so that this function
     never pays TensorFlow's import time by itself.
     """
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    from medlab.validate import check_int
+
+    seed = check_int(seed, "seed", low=0)
     os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
     np.random.seed(seed)
@@ -229,6 +230,8 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     ``{glue:text}`name:.3f```. Outside a book build (e.g. on Colab, where
     myst-nb is not installed) the value is only kept in :data:`GLUED`.
     """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty string (the glue key), got {name!r}")
     if isinstance(value, np.generic):
         value = value.item()
     GLUED[name] = value
@@ -264,9 +267,12 @@ def locked_versions(path: str | os.PathLike | None = None) -> dict[str, str]:
     """Exact versions pinned in ``requirements.lock``: ``{normalised name: version}``.
 
     Introduced in the chapter *Background* (the setup cell and `doctor`).
-    Returns an empty dict when there is no lock file (e.g. on Colab).
+    Returns an empty dict when there is no lock file (e.g. on Colab); a ``path``
+    given that does not exist is an error (``FileNotFoundError``).
     """
     lock = Path(path) if path is not None else LOCK_FILE
+    if path is not None and not lock.is_file():
+        raise FileNotFoundError(f"no lock file at {lock}")
     if not lock.is_file():
         return {}
     pins = re.findall(r"^([A-Za-z0-9][A-Za-z0-9_.\-]*)==([^\s\\;]+)", lock.read_text(), re.M)

@@ -490,10 +490,10 @@ def proportion_ci(k: int, n: int, *, level: float = 0.95, method: str = "exact")
     return ProportionResult(k / n, float(ci.low), float(ci.high), float(level), k, n, method)
 
 
-def _delong_components(y_true, scores):
+def _delong_components(y_true, scores, name: str = "scores"):
     """AUC and DeLong's structural components V10 (one per positive) and V01 (one per negative)."""
     y = _as_labels(y_true)
-    s = _as_scores(scores, y.size)
+    s = _as_scores(scores, y.size, name)
     pos, neg = s[y == 1], s[y == 0]
     m, n = pos.size, neg.size
     if m == 0 or n == 0:
@@ -524,8 +524,8 @@ def delong_test(y_true, scores_a, scores_b) -> DeLongResult:
     standard error is 0 (both models rank every pair the same way), ``z`` is 0
     and ``p_value`` 1 if the AUCs are equal.
     """
-    auc_a, v10a, v01a = _delong_components(y_true, scores_a)
-    auc_b, v10b, v01b = _delong_components(y_true, scores_b)
+    auc_a, v10a, v01a = _delong_components(y_true, scores_a, "scores_a")
+    auc_b, v10b, v01b = _delong_components(y_true, scores_b, "scores_b")
     s10 = np.cov(np.vstack([v10a, v10b])) if v10a.size > 1 else np.zeros((2, 2))
     s01 = np.cov(np.vstack([v01a, v01b])) if v01a.size > 1 else np.zeros((2, 2))
     var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / v10a.size
@@ -728,7 +728,7 @@ def surface(mask: np.ndarray) -> np.ndarray:
     face-neighbour; the region outside the array counts as background."""
     from scipy import ndimage
 
-    m = np.asarray(mask, dtype=bool)
+    m, _ = _seg_masks(mask, mask)
     return m & ~ndimage.binary_erosion(m, structure=ndimage.generate_binary_structure(m.ndim, 1),
                                        border_value=0)
 

@@ -123,6 +123,8 @@ def profile_rules() -> list[Rule]:
 def rule_for(tag: int) -> Rule | None:
     """The Table E.1-1 row for a tag, or None when the table does not list it."""
     _, exact, patterns = _profile()
+    if isinstance(tag, bool) or not isinstance(tag, (int, np.integer)):
+        raise TypeError(f"tag must be an integer such as 0x00100010 (pydicom's Tag is one), got {tag!r}")
     tag = int(tag)
     if tag in exact:
         return exact[tag]

@@ -48,7 +48,7 @@ def flip_labels(labels: Any, rate: float, seed: int = 0, n_classes: int = 2) -> 
 
 
 def _probs(pred_probs: Any, n: int) -> np.ndarray:
-    p = np.asarray(pred_probs, dtype=np.float64)
+    p = check_array(pred_probs, "pred_probs").astype(np.float64)
     if p.ndim == 1:
         p = np.stack([1.0 - p, p], axis=1)  # binary: the probability of class 1
     if p.ndim != 2 or len(p) != n or p.shape[1] < 2:
@@ -56,6 +56,9 @@ def _probs(pred_probs: Any, n: int) -> np.ndarray:
                          f"got {np.shape(pred_probs)}")
     if not np.all(np.isfinite(p)) or p.min() < 0 or p.max() > 1:
         raise ValueError("pred_probs must be probabilities in [0, 1]")
+    if not np.allclose(p.sum(axis=1), 1.0, atol=1e-3):
+        raise ValueError("pred_probs must sum to 1 over the classes in every row (softmax outputs); "
+                         f"row sums run from {p.sum(axis=1).min():g} to {p.sum(axis=1).max():g}")
     return p
 
 
@@ -84,7 +87,8 @@ def confident_joint(labels: Any, pred_probs: Any) -> tuple[np.ndarray, np.ndarra
     k = p.shape[1]
     y = check_labels(labels, k)
     if len(np.unique(y)) < k:
-        raise ValueError("every class needs at least one labelled example")
+        raise ValueError(f"labels must hold every one of the {k} classes of pred_probs at least once; "
+                         f"found {sorted(np.unique(y).tolist())}")
     thresholds = np.array([p[y == j, j].mean() for j in range(k)])
     above = p >= thresholds - 1e-6  # cleanlab's tolerance (count.compute_confident_joint)
     n_above = above.sum(axis=1)
@@ -127,7 +131,9 @@ def nearest_neighbours(a: Any, b: Any | None = None) -> tuple[np.ndarray, np.nda
     """
     from sklearn.neighbors import NearestNeighbors
 
-    xa = np.asarray(a, dtype=np.float64)
+    xa = check_array(a, "a", finite=True).astype(np.float64)
+    if b is not None:
+        check_array(b, "b", finite=True)
     if xa.ndim < 2 or len(xa) < (2 if b is None else 1):
         raise ValueError(f"a must hold images (n, ...), got shape {xa.shape}")
     fa = xa.reshape(len(xa), -1)

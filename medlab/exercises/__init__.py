@@ -86,6 +86,9 @@ def matches(given: Any, expected: Any, rtol: float = 1e-6, atol: float = 0.0) ->
     Numbers and arrays are compared with tolerances, strings without regard to
     case or surrounding spaces, sets as sets, and tuples/lists element-wise.
     """
+    from medlab.validate import check_number
+
+    rtol, atol = check_number(rtol, "rtol", low=0), check_number(atol, "atol", low=0)
     if isinstance(given, Withheld) or isinstance(expected, Withheld):
         return False, "not comparable with a withheld answer"
     num_e, num_g = _as_number(expected), _as_number(given)
@@ -444,5 +447,10 @@ def score(answer: Any, ex: Exercise, *, expected: Any = None) -> tuple[float, st
 
 def keys(chapter: str) -> list[str]:
     """All exercise keys of one chapter."""
-    module = importlib.import_module(f"medlab.exercises.{chapter}")
+    if not isinstance(chapter, str) or not chapter.isidentifier():
+        raise KeyError(f"chapter must be a chapter's slug such as 'background', got {chapter!r}")
+    try:
+        module = importlib.import_module(f"medlab.exercises.{chapter}")
+    except ModuleNotFoundError as err:
+        raise KeyError(f"no exercises for chapter {chapter!r}") from err
     return [f"{chapter}.{q}" for q in module.EXERCISES]

@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from medlab.validate import check_model
+
 _LIBRARIES = ("keras", "tensorflow", "numpy")
 """Libraries whose versions enter every key."""
 
@@ -132,7 +134,7 @@ def code_key(module: str, **params: Any) -> str:
         digest.update(json.dumps({"params": params, "versions": versions, "format": _FORMAT},
                                  sort_keys=True).encode())
     except TypeError as err:
-        raise TypeError(f"cache key arguments must be JSON-serialisable: {err}") from None
+        raise TypeError(f"params (the cache key arguments) must be JSON-serialisable: {err}") from None
     return digest.hexdigest()[:16]
 
 
@@ -145,12 +147,19 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _check_stem(stem: Any, name: str) -> str:
+    if not isinstance(stem, str) or not stem or any(c in stem for c in "/\\\0") or stem.startswith("."):
+        raise ValueError(f"{name} must be a plain file-name prefix (no folder, not hidden), got {stem!r}")
+    return stem
+
+
 def signature(model: Any) -> dict[str, Any]:
     """A model's name and the shapes and dtypes of its inputs and outputs (JSON-ready)."""
     def spec(tensors: Any) -> list[list[Any]]:
         tensors = tensors if isinstance(tensors, (list, tuple)) else [tensors]
         return [[list(t.shape), str(t.dtype)] for t in tensors]
 
+    check_model(model)
     return {"name": model.name, "inputs": spec(model.inputs), "outputs": spec(model.outputs)}
 
 
@@ -178,6 +187,10 @@ def save(stem: str, model: Any, record: dict[str, Any]) -> None:
     TypeError
         A value of ``record`` that is neither an array nor JSON-serialisable.
     """
+    _check_stem(stem, "stem")
+    check_model(model)
+    if not isinstance(record, dict):
+        raise TypeError(f"record must be a dict of values and arrays, got {type(record).__name__}")
     folder = cache_dir()
     if folder is None:
         return
@@ -215,6 +228,7 @@ def load(stem: str) -> tuple[Any, dict[str, Any]] | None:
     An entry that does not verify is deleted, with one printed line saying why, and ``None`` is
     returned (the caller trains again).
     """
+    _check_stem(stem, "stem")
     folder = cache_dir()
     if folder is None or not (folder / f"{stem}.json").is_file():
         return None
@@ -269,6 +283,12 @@ def cached(name: str, train: Callable[[], tuple[Any, dict[str, Any]]], *, code: 
     (model, record, hit)
         ``hit`` is True when the model came from the cache.
     """
+    _check_stem(name, "name")
+    if not callable(train):
+        raise TypeError(f"train must be a function of no arguments returning (model, record), got "
+                        f"{type(train).__name__}")
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict, got {type(params).__name__}")
     if not use or cache_dir() is None:
         model, record = train()
         return model, record, False

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from medlab.detection import BCCD_SHAPE, CLASSES, as_boxes, evaluate, nms
+from medlab.validate import check_array, check_int, check_model, check_number
 
 STRIDE = 4
 """Output stride: one heatmap pixel covers 4 x 4 input pixels."""
@@ -154,6 +155,10 @@ def centernet_loss(n_classes: int = len(CLASSES), size_weight: float = 1.0,
     """
     from keras import ops
 
+    n_classes = check_int(n_classes, "n_classes", low=1)
+    size_weight = check_number(size_weight, "size_weight", low=0)
+    offset_weight = check_number(offset_weight, "offset_weight", low=0)
+
     def loss(y_true, y_pred):
         hm_t, reg_t, mask = (y_true[..., :n_classes], y_true[..., n_classes:n_classes + 4],
                              y_true[..., n_classes + 4:])
@@ -212,7 +217,10 @@ def decode(output: Any, scale: float, *, n_classes: int = len(CLASSES), top_k: i
 def predict(model: Any, images: np.ndarray, scale: float, *, batch_size: int = 16,
             **decode_kwargs: Any) -> list[dict[str, np.ndarray]]:
     """Run the network on uint8 images and :func:`decode` its output."""
-    out = model.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
+    check_model(model)
+    x = check_array(images, "images", ndim=4, finite=True).astype(np.float32)
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    out = model.predict(x, batch_size=batch_size, verbose=0)
     return decode(out, scale, **decode_kwargs)
 
 
@@ -225,8 +233,15 @@ def augment(images: np.ndarray, boxes: Sequence[Any], rng: np.random.Generator,
     640 x 480 frame, flipped there. ``colour`` scales each channel by a factor drawn from
     ``[1 - colour, 1 + colour]`` (stain intensity varies between smears).
     """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got "
+                        f"{type(rng).__name__}")
+    colour = check_number(colour, "colour", low=0, high=1)
     H, W = BCCD_SHAPE
-    imgs = np.array(images, copy=True)
+    imgs = np.array(check_array(images, "images", ndim=4), copy=True)
+    if len(boxes) != len(imgs):
+        raise ValueError(f"boxes has {len(boxes)} entries but images has {len(imgs)}; "
+                         "give one (k, 4) array per image")
     out_boxes = []
     for n in range(len(imgs)):
         b = as_boxes(boxes[n]).copy()
@@ -447,6 +462,8 @@ def stain_index(image: np.ndarray) -> np.ndarray:
     Giemsa-type stains colour nuclei and platelets violet (blue high, green low) and red cells
     pink; the index separates them without any learning.
     """
-    img = np.asarray(image, dtype=np.float64)
+    img = check_array(image, "image", finite=True).astype(np.float64)
+    if img.ndim < 3 or img.shape[-1] != 3:
+        raise ValueError(f"image must be RGB with a last axis of 3 channels, got shape {img.shape}")
     r, g, b = img[..., 0], img[..., 1], img[..., 2]
     return np.clip((b - g) / (r + g + b + 1.0) * 2 + 0.2, 0, 1)

@@ -248,7 +248,9 @@ def file_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str:
 
 def verify(path: str | os.PathLike, expected: str) -> bool:
     """Return True when ``path`` exists and matches ``expected`` (``"algo:hex"``)."""
-    algo, _, digest = expected.partition(":")
+    algo, _, digest = str(expected).partition(":")
+    if algo not in ("md5", "sha256") or not digest:
+        raise ValueError(f"expected must look like 'md5:<hex>' or 'sha256:<hex>', got {expected!r}")
     return Path(path).is_file() and file_hash(path, algo) == digest.lower()
 
 

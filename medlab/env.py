@@ -325,6 +325,8 @@ def doctor(check_tensorflow: bool = True) -> list[str]:
     difference, then the compute device, the quick/full mode and the state of
     every data file the book uses, saying what to do about each problem.
     """
+    if not isinstance(check_tensorflow, (bool, np.bool_)):
+        raise TypeError(f"check_tensorflow must be True or False, got {check_tensorflow!r}")
     problems: list[str] = []
     print(f"medlab {_version()} on {platform.platform()}, Python {platform.python_version()}")
     locked = locked_versions()

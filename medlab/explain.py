@@ -50,6 +50,7 @@ def last_feature_layer(model: Any) -> str:
     For ``medlab.models.pneumonia_cnn`` this is ``"features"``, for
     ``medlab.models.source_cnn`` it is ``"conv2"``.
     """
+    model = _graph(model)
     for layer in reversed(model.layers):
         shape = getattr(layer, "output", None)
         shape = getattr(shape, "shape", None)
@@ -206,6 +207,7 @@ def logits(model: Any, images: Any, batch_size: int = 512) -> np.ndarray:
     """The output layer's values before its sigmoid or softmax, ``(n, n_outputs)``."""
     import tensorflow as tf
 
+    _graph(model)
     x = check_images(images, model.input_shape[1:]).astype(np.float32)
     pre, head = output_logits(model)
     probe = _pre_model(model, pre)
@@ -220,6 +222,7 @@ def class_logit(model: Any, images: Any, class_index: Any = None) -> np.ndarray:
     For a one-output (sigmoid) model with logit ``z`` it is ``z`` for class 1 and ``-z``
     for class 0; ``class_index`` None takes the predicted class of each image.
     """
+    _graph(model)
     x = check_images(images, model.input_shape[1:]).astype(np.float32)
     z = logits(model, x)
     cls = _classes(model, x, class_index)
@@ -243,6 +246,7 @@ def gradient_map(model: Any, images: Any, class_index: Any = None) -> np.ndarray
 
     Returns an array shaped like ``images``.
     """
+    _graph(model)
     x = check_images(images, model.input_shape[1:]).astype(np.float32)
     return _gradients(model, x, _classes(model, x, class_index))
 
@@ -328,6 +332,7 @@ def occlusion(model: Any, images: Any, *, patch: int = 4, stride: int = 2, fill:
     numpy.ndarray
         ``(n, height, width)`` maps.
     """
+    _graph(model)
     x = check_images(images, model.input_shape[1:]).astype(np.float32)
     h, w = x.shape[1:3]
     if not (isinstance(patch, (int, np.integer)) and isinstance(stride, (int, np.integer))) \
@@ -357,6 +362,7 @@ def weighted_layers(model: Any) -> list[str]:
     The order of the cascading randomisation of Adebayo et al. (2018): re-initialise the
     top layer, then the top two, and so on down to the first convolution.
     """
+    _graph(model)
     names = [layer.name for layer in model.layers if getattr(layer, "kernel", None) is not None]
     if not names:
         raise ValueError(f"model {model.name!r} has no layer with a kernel to randomise")
@@ -398,7 +404,7 @@ def randomized_copy(model: Any, layers: Any, seed: int = 0) -> Any:
 def importance(maps: Any) -> np.ndarray:
     """Turn attributions into importance maps ``(n, h, w)`` in [0, 1]: absolute value, summed
     over channels, divided by each map's maximum (all-zero maps stay zero)."""
-    a = np.abs(np.asarray(maps, dtype=np.float64))
+    a = np.abs(check_array(maps, "maps", finite=True).astype(np.float64))
     if a.ndim == 4:
         a = a.sum(axis=-1)
     if a.ndim != 3:
@@ -482,6 +488,7 @@ def deletion_insertion(model: Any, images: Any, maps: Any, *, steps: int = 28, f
         ``fraction`` (steps + 1,), ``deletion`` and ``insertion`` (n, steps + 1), and their
         areas ``deletion_auc`` and ``insertion_auc`` (n,) by the trapezoidal rule.
     """
+    _graph(model)
     x = check_images(images, model.input_shape[1:]).astype(np.float32)
     if not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")

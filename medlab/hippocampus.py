@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from medlab.data import HippocampusCase
+from medlab.validate import check_array, check_int, check_model, check_same_length
 
 LABELS = {1: "anterior", 2: "posterior"}
 """Foreground labels of the data set (0 is background)."""
@@ -89,9 +90,20 @@ def pad_to_multiple(array: np.ndarray, multiple: int,
     return pad_to_shape(array, padded_shape(np.shape(array), multiple), value)
 
 
+def _check_ids(cases: Any, ids: Any) -> None:
+    if not isinstance(cases, Mapping):
+        raise TypeError(f"cases must be a mapping case id -> HippocampusCase (load_hippocampus's result), "
+                        f"got {type(cases).__name__}")
+    missing = [int(i) for i in ids if int(i) not in cases]
+    if missing:
+        raise ValueError(f"ids {missing[:5]} are not among the loaded cases (load them with "
+                         "medlab.data.load_hippocampus first)")
+
+
 def stack_cases(cases: Mapping[int, HippocampusCase], ids: Sequence[int],
                 shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Normalised images ``(n, *shape, 1)`` float32 and labels ``(n, *shape)`` uint8, padded centrally."""
+    _check_ids(cases, ids)
     x = np.stack([pad_to_shape(normalise(cases[i].image), shape)[0] for i in ids])[..., None]
     y = np.stack([pad_to_shape(cases[i].label, shape)[0] for i in ids])
     return x.astype(np.float32), y.astype(np.uint8)
@@ -171,6 +183,8 @@ def leaking_groups(split: Mapping[str, Sequence[Any]],
     known). Without ``group_of`` each item is its own group, which checks that no id is listed
     twice. An empty set means no group is split across sets.
     """
+    if not isinstance(split, Mapping):
+        raise TypeError(f"split must be a mapping split name -> ids, got {type(split).__name__}")
     seen: dict[Any, str] = {}
     leaks = set()
     for name, items in split.items():
@@ -284,6 +298,10 @@ def dataset(x: np.ndarray, y: np.ndarray, *, batch: int, training: bool, seed: i
     """tf.data pipeline: shuffled and intensity-augmented for training, plain otherwise."""
     import tensorflow as tf
 
+    x, y = check_array(x, "x", finite=True), check_array(y, "y")
+    check_same_length(("x", x), ("y", y))
+    batch = check_int(batch, "batch", low=1)
+
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if training:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).map(_intensity_augment)
@@ -328,6 +346,8 @@ def train_3d(recipe: Recipe, train: tuple[np.ndarray, np.ndarray], val: tuple[np
     from medlab.env import seed_everything
     from medlab.models import unet3d
 
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"recipe must be a medlab.hippocampus.Recipe, got {type(recipe).__name__}")
     _check_pairs(train, val)
     (x, y), (xv, yv) = train, val
     seed_everything(recipe.seed)
@@ -339,6 +359,9 @@ def train_3d(recipe: Recipe, train: tuple[np.ndarray, np.ndarray], val: tuple[np
 
 def slices_2d(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Axial slices (along the last spatial axis) of padded volumes: ``(n * d, h, w, 1)`` and labels."""
+    x, y = check_array(x, "x", ndim=5), check_array(y, "y", ndim=4)
+    if x.shape[:-1] != y.shape:
+        raise ValueError(f"y must have the shape of x without its channel axis, got x {x.shape}, y {y.shape}")
     return (np.moveaxis(x, 3, 1).reshape(-1, x.shape[1], x.shape[2], 1),
             np.moveaxis(y, 3, 1).reshape(-1, y.shape[1], y.shape[2]))
 
@@ -349,6 +372,8 @@ def train_2d(recipe: Recipe, train: tuple[np.ndarray, np.ndarray], val: tuple[np
     from medlab.env import seed_everything
     from medlab.models import unet
 
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"recipe must be a medlab.hippocampus.Recipe, got {type(recipe).__name__}")
     _check_pairs(train, val)
     seed_everything(recipe.seed)
     xs, ys = slices_2d(*train)
@@ -361,11 +386,15 @@ def train_2d(recipe: Recipe, train: tuple[np.ndarray, np.ndarray], val: tuple[np
 
 def predict_3d(model: Any, x: np.ndarray) -> np.ndarray:
     """Label volumes ``(n, *SHAPE)`` of padded, normalised volumes ``(n, *SHAPE, 1)``."""
+    check_model(model)
+    x = check_array(x, "x", ndim=5, finite=True)
     return model.predict(x, batch_size=2, verbose=0).argmax(-1).astype(np.uint8)
 
 
 def predict_2d(model: Any, x: np.ndarray) -> np.ndarray:
     """Label volumes ``(n, *SHAPE)`` predicted slice by slice by a 2D model."""
+    check_model(model)
+    x = check_array(x, "x", ndim=5, finite=True)
     xs, _ = slices_2d(x, np.zeros(x.shape[:-1], np.uint8))
     pred = model.predict(xs, batch_size=64, verbose=0).argmax(-1).astype(np.uint8)
     return np.moveaxis(pred.reshape(x.shape[0], x.shape[3], x.shape[1], x.shape[2]), 1, 3)
@@ -379,6 +408,9 @@ def evaluate(cases: Mapping[int, HippocampusCase], ids: Sequence[int],
     """
     from medlab.metrics import dice, hd95
 
+    pred = check_array(pred, "pred")
+    check_same_length(("ids", ids), ("pred", pred))
+    _check_ids(cases, ids)
     rows = []
     for case_id, p in zip(ids, pred, strict=True):
         case = cases[int(case_id)]
@@ -395,6 +427,9 @@ def evaluate(cases: Mapping[int, HippocampusCase], ids: Sequence[int],
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Mean Dice, median HD95 and mean absolute volume error (mm³) of each label."""
+    keys = {"label", "dice", "hd95", "volume_pred", "volume_ref"}
+    if isinstance(rows, (str, bytes)) or not all(isinstance(r, Mapping) and keys <= set(r) for r in rows):
+        raise TypeError(f"rows must be a list of dicts with keys {sorted(keys)} (evaluate's result)")
     out = {}
     for name in LABELS.values():
         r = [row for row in rows if row["label"] == name]

@@ -324,6 +324,9 @@ def unet_table(model: Any) -> list[dict[str, Any]]:
         layers feeding it), ``height``, ``width``, ``channels`` (of the output)
         and ``params`` (trainable and non-trainable weights).
     """
+    from medlab.validate import check_model
+
+    check_model(model)
     rows = []
     for layer in model.layers:
         shape = tuple(layer.output.shape)

@@ -91,6 +91,8 @@ class Rule:
     modified_dates: str = ""
 
     def matches(self, tag: int) -> bool:
+        if isinstance(tag, bool) or not isinstance(tag, (int, np.integer)):
+            raise TypeError(f"tag must be an integer such as 0x00100010, got {tag!r}")
         hexa = f"{int(tag):08X}"
         return all(p in ("X", h) for p, h in zip(self.pattern, hexa, strict=True))
 
@@ -141,6 +143,9 @@ def effective_action(rule: Rule, date_shift_days: int | None = None) -> str:
     With ``date_shift_days`` given, the rows the *Modified Dates* option marks ``C``
     are cleaned by shifting instead.
     """
+    if not isinstance(rule, Rule):
+        raise TypeError(f"rule must be a medlab.privacy.Rule (see rule_for), got {type(rule).__name__}")
+    date_shift_days = _check_shift(date_shift_days)
     if date_shift_days is not None and rule.modified_dates == "C":
         return "C"
     return _COMPOUND.get(rule.action, rule.action)

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from medlab.validate import check_array, check_int, check_model, check_number, check_same_length
+
 CLASSES = {0: "background", 1: "CSF", 2: "grey matter", 3: "white matter"}
 CROP = (slice(18, 178), slice(20, 212))
 """In-plane crop of the 197x233 axial slices to 160x192 (every brain voxel kept; divisible by 16)."""
@@ -61,6 +63,21 @@ def slab_split(n_slices: int, first: int, last: int, *, slab: int = 10, gap: int
     return {"train": np.array(sets["T"]), "val": np.array(sets["V"]), "test": np.array(sets["S"])}
 
 
+def _volume_and_labels(t1: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    t1 = check_array(t1, "t1", ndim=3, finite=True)
+    labels = check_array(labels, "labels", ndim=3)
+    if labels.shape != t1.shape:
+        raise ValueError(f"labels must have the shape of t1 {t1.shape}, got {labels.shape}")
+    return t1, labels
+
+
+def _slice_indices(z: Any, name: str, depth: int) -> np.ndarray:
+    z = check_array(z, name, ndim=1, kind="integer")
+    if z.size and (z.min() < 0 or z.max() >= depth):
+        raise ValueError(f"{name} must be slice indices in 0..{depth - 1}, got {z.min()} to {z.max()}")
+    return z
+
+
 def axial_slices(t1: np.ndarray, labels: np.ndarray, z: np.ndarray, *,
                  context: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Cropped axial slices: images (n, 160, 192, 2 * context + 1) and labels (n, 160, 192).
@@ -68,7 +85,9 @@ def axial_slices(t1: np.ndarray, labels: np.ndarray, z: np.ndarray, *,
     The channels of an image are the slices ``z - context .. z + context`` (clipped at the
     volume's ends): the labels are those of slice ``z`` only ("2.5D" input).
     """
-    z = np.asarray(z)
+    t1, labels = _volume_and_labels(t1, labels)
+    z = _slice_indices(z, "z", t1.shape[2])
+    context = check_int(context, "context", low=0)
     offsets = np.arange(-context, context + 1)
     zz = np.clip(z[:, None] + offsets[None, :], 0, t1.shape[2] - 1)
     x = np.moveaxis(t1[CROP[0], CROP[1]][:, :, zz], 2, 0).astype(np.float32)
@@ -115,6 +134,8 @@ def augment(x: Any, y: Any, *, shift: int = 8, gain: float = 0.05) -> tuple[Any,
     """Random shift (same for image and labels) and a small intensity gain (image only); TensorFlow ops."""
     import tensorflow as tf
 
+    shift = check_int(shift, "shift", low=0)
+    gain = check_number(gain, "gain", low=0, high=1, high_open=True)
     h, w = x.shape[0], x.shape[1]
     c = x.shape[-1]
     both = tf.concat([x, tf.cast(y[..., None], x.dtype)], axis=-1)
@@ -128,6 +149,10 @@ def augment(x: Any, y: Any, *, shift: int = 8, gain: float = 0.05) -> tuple[Any,
 def dataset(x: np.ndarray, y: np.ndarray, *, batch: int, training: bool, seed: int = 0) -> Any:
     """tf.data pipeline: shuffled and augmented for training, plain otherwise."""
     import tensorflow as tf
+
+    x, y = check_array(x, "x", finite=True), check_array(y, "y")
+    check_same_length(("x", x), ("y", y))
+    batch = check_int(batch, "batch", low=1)
 
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if training:
@@ -161,6 +186,9 @@ def baselines(t1: np.ndarray, labels: np.ndarray, train_z: np.ndarray, test_z: n
     import SimpleITK as sitk
     from sklearn.mixture import GaussianMixture
 
+    t1, labels = _volume_and_labels(t1, labels)
+    train_z = _slice_indices(train_z, "train_z", t1.shape[2])
+    test_z = _slice_indices(test_z, "test_z", t1.shape[2])
     brain = labels > 0
     train_vals = t1[:, :, train_z][brain[:, :, train_z]]
     test_t1, test_brain = t1[:, :, test_z], brain[:, :, test_z]
@@ -226,6 +254,7 @@ def train(recipe: Recipe, split: dict[str, np.ndarray], t1: np.ndarray, labels: 
 
 def predict_slices(model: Any, t1: np.ndarray, z: np.ndarray, *, context: int = 1) -> np.ndarray:
     """Predicted label maps of axial slices ``z``, pasted back into full-size slices [x, y, len(z)]."""
+    check_model(model)
     x, _ = axial_slices(t1, np.zeros(t1.shape, np.uint8), z, context=context)
     pred = model.predict(x, batch_size=8, verbose=0).argmax(-1).astype(np.uint8)
     out = np.zeros((t1.shape[0], t1.shape[1], len(z)), np.uint8)

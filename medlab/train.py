@@ -28,6 +28,7 @@ from medlab.validate import (
     check_images,
     check_int,
     check_labels,
+    check_model,
     check_number,
     check_one_of,
     check_same_length,
@@ -203,6 +204,8 @@ def _epoch_timer_class() -> type:
 
 def epoch_timer(verbose: bool = True) -> Any:
     """A Keras callback recording seconds per epoch in ``.wall`` and ``.cpu`` (lists)."""
+    if not isinstance(verbose, (bool, np.bool_)):
+        raise TypeError(f"verbose must be True or False, got {verbose!r}")
     return _epoch_timer_class()(verbose=verbose)
 
 
@@ -302,6 +305,7 @@ def fit(model: Any, train_data: Any, val_data: Any, *, epochs: int, optimizer: A
     """
     import keras
 
+    check_model(model)
     epochs = check_int(epochs, "epochs", low=1)
     check_one_of(mode, "mode", ("min", "max"))
     if not isinstance(monitor, str) or not monitor:
@@ -348,6 +352,7 @@ def train_classifier(model: Any, train: tuple[np.ndarray, Any], val: tuple[np.nd
     verbose
         Print one line per epoch.
     """
+    check_model(model)
     if model.output_shape[-1] != 1:
         raise ValueError("train_classifier trains binary models (one sigmoid output)")
     shape = model.input_shape[1:]
@@ -388,6 +393,7 @@ def predict_proba(model: Any, images: np.ndarray, *, batch_size: int = 256,
     round-off) without ``predict``'s graph tracing, about a second saved per new model, which
     adds up when a chapter trains many (*Can we trust the model?*, chapters/interpretability.ipynb).
     """
+    check_model(model)
     x = check_images(images, model.input_shape[1:])
     return _predict(model, x, check_int(batch_size, "batch_size", low=1), eager=eager)
 
@@ -430,6 +436,10 @@ def tta_predict(model: Any, images: np.ndarray, augment: Any, *, copies: int = 8
     numpy.ndarray
         Mean probability of class 1 per image, flat, float64.
     """
+    check_model(model)
+    if not callable(augment):
+        raise TypeError(f"augment must be a function of a batch (e.g. train.augmenter()), got "
+                        f"{type(augment).__name__}")
     try:
         copies = check_int(copies, "copies", low=0)
     except TypeError as err:
@@ -458,7 +468,7 @@ def youden_threshold(y_true: Any, scores: Any) -> float:
     """
     from medlab.metrics import threshold_youden
 
-    return threshold_youden(check_labels(y_true, 2), scores)
+    return threshold_youden(check_labels(y_true, 2, name="y_true"), scores)
 
 
 def binary_report(y_true: Any, scores: Any, threshold: float) -> dict[str, float]:
@@ -469,8 +479,9 @@ def binary_report(y_true: Any, scores: Any, threshold: float) -> dict[str, float
     """
     from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score
 
-    y = check_labels(y_true, 2)
-    s = np.asarray(scores, dtype=np.float64).ravel()
+    y = check_labels(y_true, 2, name="y_true")
+    s = check_array(scores, "scores", finite=True).astype(np.float64).ravel()
+    threshold = check_number(threshold, "threshold")
     if len(s) != len(y):
         raise ValueError(f"{len(y)} labels but {len(s)} scores")
     pred = (s >= threshold).astype(int)

@@ -20,6 +20,7 @@ import numpy as np
 from medlab.validate import (
     check_int,
     check_labels,
+    check_model,
     check_number,
     check_one_of,
     check_same_length,
@@ -123,6 +124,7 @@ def train3d(model: Any, train: tuple[np.ndarray, Any], val: tuple[np.ndarray, An
     -------
     medlab.train.TrainResult
     """
+    check_model(model)
     if model.output_shape[-1] != 1:
         raise ValueError("train3d trains binary models (one sigmoid output)")
     shape = model.input_shape[1:]
@@ -164,6 +166,7 @@ def _train3d(model: Any, train: tuple[np.ndarray, np.ndarray], val: tuple[np.nda
 
 def predict_volumes(model: Any, volumes: np.ndarray, *, batch_size: int = 128) -> np.ndarray:
     """Probability of class 1 for each volume, as a flat float array."""
+    check_model(model)
     x = check_volumes(volumes, model.input_shape[1:])
     return _predict_volumes(model, x, check_int(batch_size, "batch_size", low=1))
 

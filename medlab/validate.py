@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "check_array", "check_finite", "check_images", "check_int", "check_labels", "check_number",
+    "check_array", "check_finite", "check_images", "check_int", "check_labels", "check_model", "check_number",
     "check_one_of", "check_probabilities", "check_same_length", "check_volumes",
 ]
 
@@ -250,3 +250,17 @@ def check_labels(labels: Any, n_classes: int, *, name: str = "labels") -> np.nda
         raise ValueError(f"{name} must lie in 0..{n_classes - 1} for {n_classes} classes; "
                          f"found values from {arr.min()} to {arr.max()}")
     return arr
+
+
+def check_model(model: Any, name: str = "model") -> Any:
+    """A Keras model (anything with ``layers``, ``input_shape`` and ``predict``); return it.
+
+    Checked by its attributes, so that this module never imports Keras; a path or a string given
+    where a model is expected is refused with a ``TypeError`` instead of an ``AttributeError`` deep
+    inside the function.
+    """
+    if isinstance(model, (str, bytes)) or not all(hasattr(model, a) for a in ("layers", "predict")):
+        raise TypeError(f"{name} must be a Keras model, got {_shown(model)}"
+                        + (" (load a saved model with keras.saving.load_model first)"
+                           if isinstance(model, str) else ""))
+    return model

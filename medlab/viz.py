@@ -73,7 +73,7 @@ def _volume(image):
     import SimpleITK as sitk
 
     if not isinstance(image, sitk.Image):
-        raise TypeError(f"expected a SimpleITK.Image, got {type(image).__name__}")
+        raise TypeError(f"image must be a SimpleITK.Image, got {type(image).__name__}")
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise ValueError("expected a 3D single-channel image, got "
                          f"{image.GetDimension()}D with {image.GetNumberOfComponentsPerPixel()} channels")
@@ -188,7 +188,7 @@ def interactive_figure(render, controls, header=None):
     import ipywidgets as widgets
 
     if not controls:
-        raise ValueError("give at least one control widget")
+        raise ValueError("controls must hold at least one control widget")
     _enable_colab_widgets()
     image = widgets.Image(format="png")
 

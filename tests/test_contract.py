@@ -9,6 +9,7 @@ that no longer exists, fails too. Each row is its own test: it fails if the call
 value, raises another type, or raises without naming the argument.
 """
 
+# ruff: noqa: E501  (one row of the table per line reads best)
 from __future__ import annotations
 
 import importlib
@@ -23,8 +24,31 @@ import pytest
 
 import medlab
 import medlab.exercises
-from medlab import (conv, data, detection, env, exercises, hippocampus, inference, io, metrics, ordinal,
-                    preprocess, privacy, quality, segmentation, validate)
+from medlab import (
+    cache,
+    centernet,
+    conv,
+    data,
+    detection,
+    env,
+    exercises,
+    explain,
+    hippocampus,
+    inference,
+    io,
+    metrics,
+    models,
+    ordinal,
+    preprocess,
+    privacy,
+    quality,
+    register,
+    segmentation,
+    train,
+    train3d,
+    validate,
+    viz,
+)
 
 
 @dataclass(frozen=True)
@@ -313,3 +337,141 @@ def test_bad_input_raises_naming_the_argument(case):
     with pytest.raises(case.error) as err:
         case.call()
     assert case.argument in str(err.value), f"{case.name}: the message does not name {case.argument!r}: {err.value}"
+
+
+def _model():
+    """A tiny Keras model, built on first use (TensorFlow is imported only by the rows that need it)."""
+    import keras
+
+    return keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 3, padding="same", name="conv"),
+                             keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(1, activation="sigmoid")])
+
+
+X4 = np.zeros((2, 8, 8, 1), np.float32)
+X5 = np.zeros((2, 4, 4, 4, 1), np.float32)
+PAIR3D = (X5, np.zeros((2, 4, 4, 4), np.uint8))
+
+
+def _sitk(dim=3):
+    import SimpleITK as sitk
+
+    return sitk.Image(*([8] * dim), sitk.sitkFloat32)
+
+
+def _rigid():
+    import SimpleITK as sitk
+
+    return sitk.Euler3DTransform()
+
+
+CASES += [
+    Case("cache.code_modules", lambda: cache.code_modules("medlab.nosuch"), ValueError, "medlab.nosuch"),
+    Case("cache.code_key", lambda: cache.code_key("medlab.train", x=object()), TypeError, "params"),
+    Case("cache.signature", lambda: cache.signature("model.keras"), TypeError, "model"),
+    Case("cache.save", lambda: cache.save("../x", _model(), {}), ValueError, "stem"),
+    Case("cache.save", lambda: cache.save("x", "model.keras", {}), TypeError, "model"),
+    Case("cache.load", lambda: cache.load(3), ValueError, "stem"),
+    Case("cache.cached", lambda: cache.cached("x", "train", code="medlab.train", params={}), TypeError, "train"),
+    Case("centernet.build_centernet", lambda: centernet.build_centernet((30, 40, 3)), ValueError, "30x40"),
+    Case("centernet.encode_targets", lambda: centernet.encode_targets([BOXES], [[0, 1]], (8, 8), 0.25),
+         ValueError, "labels"),
+    Case("centernet.centernet_loss", lambda: centernet.centernet_loss(0), ValueError, "n_classes"),
+    Case("centernet.decode", lambda: centernet.decode(np.zeros((1, 4, 4, 3)), 0.25), ValueError, "output"),
+    Case("centernet.predict", lambda: centernet.predict("model", X4, 0.25), TypeError, "model"),
+    Case("centernet.augment", lambda: centernet.augment(np.zeros((1, 8, 8, 3)), [BOXES], 0), TypeError, "rng"),
+    Case("centernet.fit_centernet", lambda: centernet.fit_centernet({}, {}, 0.25, epochs=0), ValueError, "epochs"),
+    Case("centernet.classical_detect", lambda: centernet.classical_detect(np.zeros((8, 8)), 0.25), ValueError,
+         "image"),
+    Case("centernet.stain_index", lambda: centernet.stain_index(np.zeros((8, 8))), ValueError, "image"),
+    Case("data.verify", lambda: data.verify(__file__, "crc:12"), ValueError, "expected"),
+    Case("env.doctor", lambda: env.doctor(check_tensorflow="yes"), TypeError, "check_tensorflow"),
+    Case("explain.last_feature_layer", lambda: explain.last_feature_layer("model"), TypeError, "model"),
+    Case("explain.output_logits", lambda: explain.output_logits(None), TypeError, "model"),
+    Case("explain.grad_cam", lambda: explain.grad_cam(_model(), X4[..., 0]), ValueError, "images"),
+    Case("explain.logits", lambda: explain.logits("model", X4), TypeError, "model"),
+    Case("explain.class_logit", lambda: explain.class_logit(_model(), np.zeros((2, 9, 9, 1))), ValueError,
+         "images"),
+    Case("explain.gradient_map", lambda: explain.gradient_map(_model(), X4, class_index=5), ValueError,
+         "class_index"),
+    Case("explain.integrated_gradients", lambda: explain.integrated_gradients(_model(), X4, baseline=np.nan),
+         ValueError, "baseline"),
+    Case("explain.occlusion", lambda: explain.occlusion("model", X4), TypeError, "model"),
+    Case("explain.weighted_layers", lambda: explain.weighted_layers("model"), TypeError, "model"),
+    Case("explain.randomized_copy", lambda: explain.randomized_copy(_model(), ["nosuch"]), ValueError, "nosuch"),
+    Case("explain.importance", lambda: explain.importance(np.full((1, 4, 4), np.nan)), ValueError, "maps"),
+    Case("explain.map_similarity", lambda: explain.map_similarity(np.zeros((1, 4, 4)), np.zeros((1, 3, 3))),
+         ValueError, "maps"),
+    Case("explain.pixel_order", lambda: explain.pixel_order(np.zeros(4)), ValueError, "maps"),
+    Case("explain.deletion_insertion", lambda: explain.deletion_insertion("model", X4, X4[..., 0]), TypeError,
+         "model"),
+    Case("hippocampus.stack_cases", lambda: hippocampus.stack_cases({}, [1], (4, 4, 4)), ValueError, "ids"),
+    Case("hippocampus.leaking_patients", lambda: hippocampus.leaking_patients("train"), TypeError, "split"),
+    Case("hippocampus.dataset", lambda: hippocampus.dataset(X5, np.zeros((3, 4, 4, 4)), batch=1, training=True),
+         ValueError, "y"),
+    Case("hippocampus.train_3d", lambda: hippocampus.train_3d("recipe", PAIR3D, PAIR3D), TypeError, "recipe"),
+    Case("hippocampus.slices_2d", lambda: hippocampus.slices_2d(X5, np.zeros((3, 4, 4, 4))), ValueError, "y"),
+    Case("hippocampus.train_2d", lambda: hippocampus.train_2d("recipe", PAIR3D, PAIR3D), TypeError, "recipe"),
+    Case("hippocampus.predict_3d", lambda: hippocampus.predict_3d("model", X5), TypeError, "model"),
+    Case("hippocampus.predict_2d", lambda: hippocampus.predict_2d(_model(), X4), ValueError, "x"),
+    Case("hippocampus.evaluate", lambda: hippocampus.evaluate({}, [1], np.zeros((1, 4, 4, 4))), ValueError, "ids"),
+    Case("hippocampus.summarise", lambda: hippocampus.summarise("rows"), TypeError, "rows"),
+    Case("models.source_cnn", lambda: models.source_cnn((28, 28, 1), mean=0.5), ValueError, "variance"),
+    Case("models.pneumonia_cnn", lambda: models.pneumonia_cnn((28, 28, 1), dropout=1.0), ValueError, "dropout"),
+    Case("models.unet", lambda: models.unet((30, 30, 1), depth=2), ValueError, "depth"),
+    Case("models.unet3d", lambda: models.unet3d((16, 16, 16, 1), upsampling="x"), ValueError, "upsampling"),
+    Case("models.unet_table", lambda: models.unet_table("model"), TypeError, "model"),
+    Case("models.cnn3d", lambda: models.cnn3d((28, 28, 28, 1), n_classes=1), ValueError, "n_classes"),
+    Case("privacy.Rule.matches", lambda: privacy.profile_rules()[0].matches("x"), TypeError, "tag"),
+    Case("privacy.effective_action", lambda: privacy.effective_action("X"), TypeError, "rule"),
+    Case("quality.train_subset", lambda: quality.train_subset(X4, [0, 1], X4, [0, 1], epochs=0), ValueError,
+         "epochs"),
+    Case("register.affine_from_rigid", lambda: register.affine_from_rigid("t"), TypeError, "rigid"),
+    Case("register.register", lambda: register.register(_sitk(), _sitk(), kind="elastic"), ValueError, "kind"),
+    Case("register.target_registration_error", lambda: register.target_registration_error(
+        _rigid(), _rigid(), [[1, 2]]), ValueError, "points"),
+    Case("register.n4_correct", lambda: register.n4_correct(VOL), TypeError, "image"),
+    Case("segmentation.axial_slices", lambda: segmentation.axial_slices(VOL, VOL, np.array([9])), ValueError, "z"),
+    Case("segmentation.augment", lambda: segmentation.augment(X4[0], X4[0, ..., 0], shift=-1), ValueError,
+         "shift"),
+    Case("segmentation.dataset", lambda: segmentation.dataset(X4, np.zeros((3, 8, 8)), batch=1, training=True),
+         ValueError, "y"),
+    Case("segmentation.baselines", lambda: segmentation.baselines(VOL, VOL[:, :, :3], [0], [1]), ValueError,
+         "labels"),
+    Case("segmentation.train", lambda: segmentation.train("recipe", {}, VOL, VOL), TypeError, "recipe"),
+    Case("segmentation.predict_slices", lambda: segmentation.predict_slices("model", VOL, [0]), TypeError,
+         "model"),
+    Case("train.to_float", lambda: train.to_float(X4), TypeError, "uint8"),
+    Case("train.configure_device", lambda: train.configure_device("yes"), ValueError, "mixed_precision"),
+    Case("train.augmenter", lambda: train.augmenter(shift=-1), ValueError, "shift"),
+    Case("train.make_dataset", lambda: train.make_dataset(X4, [0, np.nan]), ValueError, "labels"),
+    Case("train.epoch_timer", lambda: train.epoch_timer(verbose="x"), TypeError, "verbose"),
+    Case("train.cosine_lr", lambda: train.cosine_lr(0.0, 3), ValueError, "initial"),
+    Case("train.fit", lambda: train.fit("model", None, None, epochs=1, optimizer="adam", loss="bce",
+                                        monitor="val_loss", mode="min"), TypeError, "model"),
+    Case("train.train_classifier", lambda: train.train_classifier("model", (X4, [0, 1]), (X4, [0, 1])),
+         TypeError, "model"),
+    Case("train.predict_proba", lambda: train.predict_proba("model", X4), TypeError, "model"),
+    Case("train.tta_predict", lambda: train.tta_predict(_model(), X4, None), TypeError, "augment"),
+    Case("train.youden_threshold", lambda: train.youden_threshold([0, 2], [0.1, 0.2]), ValueError, "y_true"),
+    Case("train.binary_report", lambda: train.binary_report([0, 1], [0.1, 0.2], threshold=np.nan), ValueError,
+         "threshold"),
+    Case("train.fit_medmnist", lambda: train.fit_medmnist("pneumoniamnist", epochs=0), ValueError, "epochs"),
+    Case("train3d.volumes_to_float", lambda: train3d.volumes_to_float(VOL[None]), TypeError, "uint8"),
+    Case("train3d.augment3d", lambda: train3d.augment3d(X5, [0, 1], max_shift=-1), ValueError, "max_shift"),
+    Case("train3d.train3d", lambda: train3d.train3d("model", (X5, [0, 1]), (X5, [0, 1])), TypeError, "model"),
+    Case("train3d.predict_volumes", lambda: train3d.predict_volumes("model", X5), TypeError, "model"),
+    Case("train3d.fit_medmnist3d", lambda: train3d.fit_medmnist3d("adrenalmnist3d", size=32), ValueError, "32"),
+    Case("viz.imshow_mm", lambda: viz.imshow_mm(None, IMG, spacing=(1, -1)), ValueError, "spacing"),
+    Case("viz.plane", lambda: viz.plane(VOL, (1, 1, 1), "diagonal", 0), ValueError, "axis"),
+    Case("viz.orthogonal_views", lambda: viz.orthogonal_views(VOL), TypeError, "image"),
+    Case("viz.montage", lambda: viz.montage(VOL), TypeError, "image"),
+    Case("viz.interactive_figure", lambda: viz.interactive_figure(print, {}), ValueError, "controls"),
+    Case("viz.slice_viewer", lambda: viz.slice_viewer(VOL), TypeError, "image"),
+    Case("viz.window_grid", lambda: viz.window_grid(IMG, None, {"x": (40, -1)}), ValueError, "width"),
+    Case("viz.window_viewer", lambda: viz.window_viewer(IMG, width=-1), ValueError, "width"),
+    Case("viz.label_rgba", lambda: viz.label_rgba(np.array([[0, 9]])), ValueError, "labels"),
+    Case("viz.overlay", lambda: viz.overlay(None, IMG, np.zeros((3, 3), int)), ValueError, "labels"),
+    Case("viz.three_planes", lambda: viz.three_planes(VOL, np.zeros((3, 3, 3))), ValueError, "labels"),
+]
+CASES.append(Case("validate.check_model", lambda: validate.check_model("model.keras"), TypeError, "model"))
+PENDING["env.pick"] = "any two values are valid: it returns one of them"

@@ -86,8 +86,13 @@ def _param_list(name: str, params: Any, count: int | None = None) -> Params:
 
 # ------------------------------------------------------- the logistic model
 def sigmoid(z: Any) -> np.ndarray:
-    """The logistic function ``1 / (1 + exp(-z))``, computed without overflow for any ``z``."""
-    z = np.asarray(z, dtype=np.float64)
+    """The logistic function ``1 / (1 + exp(-z))``, computed without overflow for any ``z``
+    (``-inf`` and ``inf`` give 0 and 1; NaN is refused)."""
+    from medlab.validate import check_array
+
+    z = check_array(z, "z").astype(np.float64)
+    if np.isnan(z).any():
+        raise ValueError(f"z contains {int(np.isnan(z).sum())} NaN value(s)")
     ez = np.exp(-np.abs(z))  # never overflows
     return np.where(z >= 0, 1.0 / (1.0 + ez), ez / (1.0 + ez))
 

@@ -25,6 +25,7 @@ import pytest
 import medlab
 import medlab.exercises
 from medlab import (
+    backprop,
     cache,
     centernet,
     conv,
@@ -122,8 +123,8 @@ CASES: list[Case] = [
     Case("detection.precision_recall", lambda: detection.precision_recall({0: BOXES}, {}, iou_threshold=-1),
          ValueError, "iou_threshold"),
     Case("detection.precision_recall", lambda: detection.precision_recall("gt", {}), TypeError, "gt"),
-    Case("detection.ap_from_curve", lambda: detection.ap_from_curve([2.0], [1.0]), ValueError, "precision"),
-    Case("detection.ap_from_curve", lambda: detection.ap_from_curve([1.0], [1.0], method="x"), ValueError,
+    Case("detection.interpolated_ap", lambda: detection.interpolated_ap([2.0], [1.0]), ValueError, "precision"),
+    Case("detection.interpolated_ap", lambda: detection.interpolated_ap([1.0], [1.0], method="x"), ValueError,
          "method"),
     Case("detection.average_precision", lambda: detection.average_precision({0: BOXES}, {}, method="x"),
          ValueError, "method"),
@@ -472,6 +473,37 @@ CASES += [
     Case("viz.label_rgba", lambda: viz.label_rgba(np.array([[0, 9]])), ValueError, "labels"),
     Case("viz.overlay", lambda: viz.overlay(None, IMG, np.zeros((3, 3), int)), ValueError, "labels"),
     Case("viz.three_planes", lambda: viz.three_planes(VOL, np.zeros((3, 3, 3))), ValueError, "labels"),
+]
+X3 = np.zeros((4, 3))
+CNN_IMAGES = np.zeros((2, 6, 6, 1))
+
+
+def _cnn():
+    return backprop.init_cnn(input_shape=(6, 6, 1), filters=2, kernel_size=3)
+
+
+CASES += [
+    Case("backprop.sigmoid", lambda: backprop.sigmoid([0.0, np.nan]), ValueError, "z"),
+    Case("backprop.sigmoid", lambda: backprop.sigmoid(["a"]), TypeError, "z"),
+    Case("backprop.binary_cross_entropy", lambda: backprop.binary_cross_entropy([0, 2], [0.1, 0.2]), ValueError, "y"),
+    Case("backprop.logistic_loss", lambda: backprop.logistic_loss([np.zeros(3), 0.0], X3, Y, l2=-1), ValueError, "l2"),
+    Case("backprop.logistic_gradient", lambda: backprop.logistic_gradient([np.zeros(3), 0.0], X3, Y[:3]), ValueError, "y"),
+    Case("backprop.logistic_loss_and_grad", lambda: backprop.logistic_loss_and_grad(
+        [np.zeros(3), 0.0], np.full((4, 3), np.nan), Y), ValueError, "x"),
+    Case("backprop.numerical_gradient", lambda: backprop.numerical_gradient(lambda p: 0.0, [np.zeros(3)], eps=0), ValueError, "eps"),
+    Case("backprop.relative_error", lambda: backprop.relative_error([np.zeros(2)], [np.zeros(3)]), ValueError, "b"),
+    Case("backprop.sgd", lambda: backprop.sgd(backprop.logistic_loss_and_grad, [np.zeros(3), 0.0], X3, Y, learning_rate=-1, epochs=1), ValueError, "learning_rate"),
+    Case("backprop.conv_forward", lambda: backprop.conv_forward(CNN_IMAGES, np.zeros((3, 3, 1, 2)), np.zeros(3)), ValueError, "bias"),
+    Case("backprop.conv_backward", lambda: backprop.conv_backward(np.zeros((2, 3, 3, 2)), CNN_IMAGES, np.zeros((3, 3, 1, 2))), ValueError, "dy"),
+    Case("backprop.relu_backward", lambda: backprop.relu_backward(np.zeros(3), np.zeros(4)), ValueError, "dy"),
+    Case("backprop.maxpool_forward", lambda: backprop.maxpool_forward(CNN_IMAGES, size=0), ValueError, "size"),
+    Case("backprop.maxpool_backward", lambda: backprop.maxpool_backward(np.zeros((2, 3, 3, 1)), CNN_IMAGES, size=4), ValueError, "dy"),
+    Case("backprop.init_cnn", lambda: backprop.init_cnn(filters=0), ValueError, "filters"),
+    Case("backprop.cnn_forward", lambda: backprop.cnn_forward(_cnn(), np.full((2, 6, 6, 1), np.nan)), ValueError, "x"),
+    Case("backprop.cnn_backward", lambda: backprop.cnn_backward(_cnn(), {}, Y), ValueError, "cache"),
+    Case("backprop.cnn_loss_and_grad", lambda: backprop.cnn_loss_and_grad(_cnn(), CNN_IMAGES, [0, 3]), ValueError, "y"),
+    Case("backprop.keras_cnn", lambda: backprop.keras_cnn(_cnn(), pool_size=0), ValueError, "pool_size"),
+    Case("metrics.uninterpolated_ap", lambda: metrics.uninterpolated_ap(Y, S, n_positive=1), ValueError, "n_positive"),
 ]
 CASES.append(Case("validate.check_model", lambda: validate.check_model("model.keras"), TypeError, "model"))
 PENDING["env.pick"] = "any two values are valid: it returns one of them"

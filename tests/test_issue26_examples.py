@@ -38,15 +38,15 @@ def test_iou_threshold_refused_even_without_predictions(threshold):
         detection.average_precision({0: np.array(BOX)}, {}, iou_threshold=threshold)
 
 
-def test_ap_from_curve_refuses_precision_above_one():
+def test_interpolated_ap_refuses_precision_above_one():
     with pytest.raises(ValueError, match=r"precision must be probabilities in \[0, 1\]"):
-        detection.ap_from_curve([2.0, 2.0], [0.5, 1.0])
+        detection.interpolated_ap([2.0, 2.0], [0.5, 1.0])
     with pytest.raises(ValueError, match="recall"):
-        detection.ap_from_curve([1.0, 1.0], [0.5, 1.5])
+        detection.interpolated_ap([1.0, 1.0], [0.5, 1.5])
     with pytest.raises(ValueError, match="recall must not decrease"):
-        detection.ap_from_curve([1.0, 1.0], [1.0, 0.5])
+        detection.interpolated_ap([1.0, 1.0], [1.0, 0.5])
     with pytest.raises(ValueError, match="precision contains 1 NaN"):
-        detection.ap_from_curve([np.nan], [1.0])
+        detection.interpolated_ap([np.nan], [1.0])
 
 
 def test_pseudonym_length_zero_is_refused():

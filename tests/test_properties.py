@@ -108,14 +108,14 @@ def test_boxes_with_crossed_corners_are_refused(arr):
 
 @SETTINGS
 @given(st.lists(st.floats(0, 1), min_size=1, max_size=20), st.data())
-def test_ap_from_curve_refuses_values_outside_0_1(precision, data):
+def test_interpolated_ap_refuses_values_outside_0_1(precision, data):
     i = data.draw(st.integers(0, len(precision) - 1))
     bad = list(precision)
     bad[i] = data.draw(bad_number)
     recall = np.linspace(0, 1, len(precision))
     with pytest.raises(ValueError, match="precision"):
-        detection.ap_from_curve(bad, recall)
-    assert 0.0 <= detection.ap_from_curve(precision, recall) <= 1.0
+        detection.interpolated_ap(bad, recall)
+    assert 0.0 <= detection.interpolated_ap(precision, recall) <= 1.0
 
 
 # ---------------------------------------------------------------------- metrics

@@ -67,7 +67,7 @@ def test_integrated_gradients_refuses_nan(models):
     bad[0, 2, 2, 0] = np.inf
     with pytest.raises(ValueError, match="images contains 1 NaN or infinite"):
         explain.integrated_gradients(seq, bad)
-    with pytest.raises(ValueError, match="baseline of shape"):
+    with pytest.raises(ValueError, match="baseline must be a number, broadcastable"):
         explain.integrated_gradients(seq, x, baseline=np.zeros((3, 3)))
     with pytest.raises(ValueError, match="steps must be an integer >= 1"):
         explain.integrated_gradients(seq, x, steps=0)

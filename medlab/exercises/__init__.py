@@ -430,6 +430,8 @@ def score(answer: Any, ex: Exercise, *, expected: Any = None) -> tuple[float, st
     answer when ``ex.partial``) and the feedback: ``""`` when right, else the hint.
 
     ``expected`` saves computing ``ex.expected()`` again when the caller has it (the grader)."""
+    if not isinstance(ex, Exercise):
+        raise TypeError(f"ex must be an Exercise (medlab.exercises.get(key)), got {type(ex).__name__}")
     expected = ex.expected() if expected is None else expected
     ok, why = matches(answer, expected, ex.rtol, ex.atol)
     if ok:

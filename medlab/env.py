@@ -267,12 +267,11 @@ def locked_versions(path: str | os.PathLike | None = None) -> dict[str, str]:
     """Exact versions pinned in ``requirements.lock``: ``{normalised name: version}``.
 
     Introduced in the chapter *Background* (the setup cell and `doctor`).
-    Returns an empty dict when there is no lock file (e.g. on Colab); a ``path``
-    given that does not exist is an error (``FileNotFoundError``).
+    Returns an empty dict when there is no lock file (e.g. on Colab).
     """
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a path to a lock file, got {type(path).__name__}")
     lock = Path(path) if path is not None else LOCK_FILE
-    if path is not None and not lock.is_file():
-        raise FileNotFoundError(f"no lock file at {lock}")
     if not lock.is_file():
         return {}
     pins = re.findall(r"^([A-Za-z0-9][A-Za-z0-9_.\-]*)==([^\s\\;]+)", lock.read_text(), re.M)

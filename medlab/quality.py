@@ -87,7 +87,7 @@ def confident_joint(labels: Any, pred_probs: Any) -> tuple[np.ndarray, np.ndarra
     k = p.shape[1]
     y = check_labels(labels, k)
     if len(np.unique(y)) < k:
-        raise ValueError(f"labels must hold every one of the {k} classes of pred_probs at least once; "
+        raise ValueError(f"labels must hold every class of pred_probs ({k}) at least once; "
                          f"found {sorted(np.unique(y).tolist())}")
     thresholds = np.array([p[y == j, j].mean() for j in range(k)])
     above = p >= thresholds - 1e-6  # cleanlab's tolerance (count.compute_confident_joint)

@@ -253,13 +253,13 @@ def check_labels(labels: Any, n_classes: int, *, name: str = "labels") -> np.nda
 
 
 def check_model(model: Any, name: str = "model") -> Any:
-    """A Keras model (anything with ``layers``, ``input_shape`` and ``predict``); return it.
+    """A Keras model (anything with a ``predict`` method); return it.
 
     Checked by its attributes, so that this module never imports Keras; a path or a string given
     where a model is expected is refused with a ``TypeError`` instead of an ``AttributeError`` deep
     inside the function.
     """
-    if isinstance(model, (str, bytes)) or not all(hasattr(model, a) for a in ("layers", "predict")):
+    if isinstance(model, (str, bytes, np.ndarray)) or not hasattr(model, "predict"):
         raise TypeError(f"{name} must be a Keras model, got {_shown(model)}"
                         + (" (load a saved model with keras.saving.load_model first)"
                            if isinstance(model, str) else ""))

@@ -237,7 +237,7 @@ def test_bad_input(cnn):
         explain.grad_cam(dense_only, _x(1))
     with pytest.raises(ValueError, match="steps"):
         explain.integrated_gradients(cnn, _x(1), steps=0)
-    with pytest.raises(ValueError, match="steps"):
+    with pytest.raises(TypeError, match="steps"):  # a float is the wrong kind (medlab.validate)
         explain.integrated_gradients(cnn, _x(1), steps=2.5)
     with pytest.raises(ValueError, match="28x28"):
         explain.integrated_gradients(cnn, _x(1, (32, 32, 1)))

@@ -508,6 +508,9 @@ CASES += [
     Case("exercises.score", lambda: exercises.score(1.0, "background.q1"), TypeError, "ex"),
     Case("metrics.proportion_ci", lambda: metrics.proportion_ci(5, 3), ValueError, "k"),
 ]
+for _name in ("privacy.action_for", "privacy.identifying_values", "viz.book_style", "viz.panel_grid",
+              "viz.smallest_text_px", "viz.svg_text_sizes"):
+    PENDING[_name] = "added on main at the end of the issue #26 session; no row yet (to do)"
 PENDING["train.configure_device"] = "takes no arguments"
 PENDING["exercises.decode_answer"] = "every JSON value it is given decodes (plain values encode as themselves)"
 PENDING["exercises.public_spec"] = "any expected answer has a spec (its kind, length or shape)"

@@ -215,7 +215,8 @@ def uninterpolated_ap(y_true, scores, *, n_positive: int | None = None,
 
     Object detection summarises the same ranked list differently: VOC and COCO first replace
     precision by its envelope (the best precision at that recall or any higher one), see
-    :func:`medlab.detection.interpolated_ap`; on the same ranking that value is never lower.
+    :func:`medlab.detection.interpolated_ap`; on the same ranking VOC's all-point value is never
+    lower (COCO's sampling at 101 recall levels can put its value slightly below).
     The chapter *Finding blood cells: object detection* computes both on one example.
 
     Parameters

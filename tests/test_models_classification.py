@@ -31,7 +31,7 @@ def test_import_does_not_load_tensorflow():
 @pytest.mark.parametrize("shape,n_classes,out", [((28, 28, 1), 2, 1), ((28, 28, 3), 5, 5),
                                                   ((32, 32, 1), 3, 3)])
 def test_output_shapes(builder, shape, n_classes, out):
-    model = builder(shape, n_classes)
+    model = builder(shape, n_classes=n_classes)
     p = model.predict(_x(3, shape), verbose=0)
     assert p.shape == (3, out)
     if out == 1:

@@ -347,6 +347,8 @@ def action_for(tag: Any, vr: str, date_shift_days: int | None = None) -> str:
     :func:`effective_action`; unlisted PN, DA, DT and TM: ``"Z"`` (``"C"`` with a date
     shift); everything else: ``"K"`` (sequences: keep, and clean their items).
     """
+    if not isinstance(vr, str):
+        raise TypeError(f"vr must be a DICOM value representation such as 'PN', got {vr!r}")
     from pydicom.tag import Tag
 
     tag = Tag(tag)

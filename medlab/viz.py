@@ -430,6 +430,8 @@ def book_style(*, svg: bool = True) -> dict[str, Any]:
     arguments still win. Returns the rcParams set. Introduced with issue #28; see
     ``CONTRIBUTING.md``, *Figures and code on the page*.
     """
+    if not isinstance(svg, bool):
+        raise TypeError(f"svg must be True or False, got {svg!r}")
     import matplotlib
 
     matplotlib.rcParams.update(BOOK_RC)
@@ -511,6 +513,8 @@ def svg_text_sizes(svg: str) -> tuple[float, list[float]]:
     ValueError
         If ``svg`` is not an SVG document with a ``viewBox`` or a width.
     """
+    if not isinstance(svg, str):
+        raise TypeError(f"svg must be the text of an SVG file, got {type(svg).__name__}")
     import re
 
     root = re.search(r"<svg\b[^>]*>", svg)
@@ -536,6 +540,8 @@ def smallest_text_px(fig, *, column_px: float = FIGURE_PX) -> float:
     (:func:`svg_text_sizes`); this lets an author check a figure against :data:`MIN_TEXT_PX`
     before building the book.
     """
+    if not hasattr(fig, "savefig"):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
     import io
 
     import matplotlib

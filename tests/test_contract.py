@@ -512,9 +512,18 @@ CASES += [
     Case("exercises.score", lambda: exercises.score(1.0, "background.q1"), TypeError, "ex"),
     Case("metrics.proportion_ci", lambda: metrics.proportion_ci(5, 3), ValueError, "k"),
 ]
-for _name in ("privacy.action_for", "privacy.identifying_values", "viz.book_style", "viz.panel_grid",
-              "viz.smallest_text_px", "viz.svg_text_sizes"):
-    PENDING[_name] = "added on main at the end of the issue #26 session; no row yet (to do)"
+CASES += [
+    Case("privacy.action_for", lambda: privacy.action_for((0x10, 0x10), 3), TypeError, "vr"),
+    Case("privacy.identifying_values", lambda: privacy.identifying_values("no-such.dcm"), FileNotFoundError,
+         "dataset"),
+    Case("privacy.identifying_values", lambda: privacy.identifying_values(None, min_length=0), ValueError,
+         "min_length"),
+    Case("viz.book_style", lambda: viz.book_style(svg="yes"), TypeError, "svg"),
+    Case("viz.panel_grid", lambda: viz.panel_grid(0), ValueError, "n"),
+    Case("viz.panel_grid", lambda: viz.panel_grid(2, kind="nope"), ValueError, "kind"),
+    Case("viz.smallest_text_px", lambda: viz.smallest_text_px("fig"), TypeError, "fig"),
+    Case("viz.svg_text_sizes", lambda: viz.svg_text_sizes(3), TypeError, "svg"),
+]
 PENDING["train.configure_device"] = "takes no arguments"
 PENDING["exercises.decode_answer"] = "every JSON value it is given decodes (plain values encode as themselves)"
 PENDING["exercises.public_spec"] = "any expected answer has a spec (its kind, length or shape)"

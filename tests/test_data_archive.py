@@ -4,12 +4,11 @@ served from 127.0.0.1, verified by MD5 and unpacked once; the offline copy's reg
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import tarfile
 from pathlib import Path
 
 import pytest
+from tarballs import tar_bytes
 
 from medlab import data
 
@@ -26,22 +25,13 @@ def _offline_copy() -> Path | None:
 SHARED = _offline_copy()
 
 
-def _tar_bytes(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, payload in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
-    return buf.getvalue()
-
 
 @pytest.fixture
 def fake_archive(http_server):
     """A small tar with two registered members (plus one unregistered file), served on 127.0.0.1."""
     base, folder = http_server
     members = {"Task/imagesTr/a.nii.gz": b"image a" * 100, "Task/labelsTr/a.nii.gz": b"label a" * 50}
-    blob = _tar_bytes({**members, "Task/imagesTs/b.nii.gz": b"unlabelled", "Task/._junk": b"x"})
+    blob = tar_bytes({**members, "Task/imagesTs/b.nii.gz": b"unlabelled", "Task/._junk": b"x"}, gzip=False)
     (folder / "fake.tar").write_bytes(blob)
     archive = data.register(data.DataFile(name="fake.tar", hash="md5:" + hashlib.md5(blob).hexdigest(),
                                           url=f"{base}/fake.tar"))
@@ -97,7 +87,7 @@ def test_tampered_unpacked_file_is_unpacked_again(fake_archive, data_dir):
 
 def test_archive_missing_a_member_is_an_integrity_error(http_server, data_dir):
     base, folder = http_server
-    blob = _tar_bytes({"Task/other.txt": b"nothing we want"})
+    blob = tar_bytes({"Task/other.txt": b"nothing we want"}, gzip=False)
     (folder / "bad.tar").write_bytes(blob)
     data.register(data.DataFile(name="bad.tar", hash="md5:" + hashlib.md5(blob).hexdigest(),
                                 url=f"{base}/bad.tar"))

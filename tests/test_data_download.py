@@ -5,24 +5,12 @@ Decathlon's hippocampus archive (MD5); a good archive, a truncated one, a damage
 from __future__ import annotations
 
 import hashlib
-import io
 import socket
-import tarfile
 
 import pytest
+from tarballs import tar_bytes
 
 from medlab import data
-
-
-def _targz(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, payload in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
-    return buf.getvalue()
-
 
 ROOT = "Repo-0123abc"
 MEMBERS = {f"SET/Annotations/{i}.xml": f"<annotation>{i}</annotation>".encode() * 40 for i in range(3)}
@@ -45,7 +33,7 @@ def repo_archive(http_server):
 
 
 def _serve(folder, files):
-    (folder / f"{ROOT}.tar.gz").write_bytes(_targz(files))
+    (folder / f"{ROOT}.tar.gz").write_bytes(tar_bytes(files))
 
 
 def test_good_archive_is_downloaded_once_and_every_member_kept(repo_archive, data_dir, capsys):
@@ -64,7 +52,7 @@ def test_good_archive_is_downloaded_once_and_every_member_kept(repo_archive, dat
 
 def test_truncated_archive_is_refused_with_the_manual_fallback(repo_archive, data_dir):
     folder, base, names = repo_archive
-    blob = _targz({f"{ROOT}/{n}": p for n, p in MEMBERS.items()})
+    blob = tar_bytes({f"{ROOT}/{n}": p for n, p in MEMBERS.items()})
     (folder / f"{ROOT}.tar.gz").write_bytes(blob[: len(blob) // 2])
     with pytest.raises(data.DataIntegrityError, match="damaged or truncated") as err:
         data.fetch(names[0], progressbar=False, retries=0)
@@ -129,7 +117,7 @@ def test_bccd_is_one_archive_of_the_pinned_commit():
 def md5_archive(http_server):
     base, folder = http_server
     payload = b"image" * 300
-    blob = _targz({"Task/imagesTr/a.nii.gz": payload})
+    blob = tar_bytes({"Task/imagesTr/a.nii.gz": payload})
     (folder / "task.tar").write_bytes(blob)
     archive = data.register(data.DataFile(name="task.tar", hash="md5:" + hashlib.md5(blob).hexdigest(),
                                           url=f"{base}/task.tar"))

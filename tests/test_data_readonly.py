@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import os
 import shutil
 import socket
-import tarfile
 from pathlib import Path
 
 import pytest
+from tarballs import tar_bytes
 
 from medlab import data
 
@@ -134,15 +133,6 @@ def test_missing_data_folder_is_an_error_and_never_created(tmp_path, monkeypatch
         data.data_dirs()
 
 
-def _tar_gz(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, payload in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
-    return buf.getvalue()
-
 
 def test_damaged_archive_member_is_reported_as_such(http_server, tmp_path, monkeypatch):
     """An archive whose checksum matches what was registered (the publisher's) but whose second
@@ -152,7 +142,7 @@ def test_damaged_archive_member_is_reported_as_such(http_server, tmp_path, monke
     base, served = http_server
     real = {f"Task/{n}": (SHARED / n).read_bytes()
             for n in ("imagesTr/hippocampus_001.nii.gz", "labelsTr/hippocampus_001.nii.gz")}
-    blob = _tar_gz(real)
+    blob = tar_bytes(real)
     blob = blob[: int(len(blob) * 0.8)]  # the stream ends inside the second member
     (served / "cut.tar").write_bytes(blob)
     archive = data.register(data.DataFile(name="cut.tar", hash="md5:" + hashlib.md5(blob).hexdigest(),

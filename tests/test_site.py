@@ -261,7 +261,7 @@ const code = [...art.querySelectorAll('pre')].filter(p => p.clientWidth > 0).map
   where: where(p),
   kind: p.closest('.cell_input') ? (p.closest('details') ? 'folded input' : 'input')
         : p.closest('.cell_output, .output') ? 'output' : 'literal',
-  first: (p.textContent.split('\n').find(l => l.trim()) || '').trim().slice(0, 50),
+  first: (p.textContent.split('\n').find(l => l.trim()) || '').trim().slice(0, 200),
   over: p.scrollWidth - p.clientWidth}));
 return {images, code};
 """
@@ -342,8 +342,10 @@ def layout_violations(driver, base: str, site: Path, pages: list[str],
                 out[f"figure text: {key}"] = (f"{px:.1f} px < {min_px:g} "
                                               f"({how}; shown at {im['shown']:.0f} px)")
         code = elements["code"]
-        # digits vary between runs (timings, seeds of quick mode): keys keep the words only
-        keys = _numbered([(c["where"], f"{c['kind']} `{re.sub(r'[0-9]+', '#', c['first'])}`") for c in code])
+        # digits vary between runs (timings, seeds of quick mode): keys keep the words only, cut
+        # after the digits are collapsed (else a longer number pushes a word out of the key)
+        keys = _numbered([(c["where"], f"{c['kind']} `{re.sub(r'[0-9]+', '#', c['first'])[:50]}`")
+                          for c in code])
         for key, c in zip(keys, code, strict=True):
             if c["over"] > 1:
                 out[f"code scrolls: {key}"] = f"{c['over']} px too wide"

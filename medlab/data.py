@@ -34,7 +34,7 @@ import hashlib
 import importlib.resources
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -502,6 +502,34 @@ def _by_hand_archive(archive: DataFile, target: Path) -> str:
             f"add the folder it creates, {root}, to {DATA_DIR_ENV} (or move its contents into {target}).")
 
 
+def _registered_members(archive: DataFile, tar_path: Path, out_path: Callable[[str, DataFile], Path]
+                        ) -> Iterator[tuple[str, DataFile, Path]]:
+    """Extract the registered members of ``archive`` from ``tar_path``, one at a time: copy each to
+    ``out_path(member name, its entry)`` and yield ``(member name, entry, path written)``.
+
+    The one extraction loop of the two archive kinds (the BCCD archive, checked member by member,
+    and the hippocampus archive, checked as a whole). Members that are not registered are skipped
+    and never written; a registered member that is not a regular file (a link, a device) is refused.
+    Damage of the archive itself raises what ``tarfile``/``zlib`` raise: the callers word it.
+    """
+    import shutil
+    import tarfile
+
+    members = {e.member: e for e in REGISTRY.values() if e.archive == archive.name}
+    with tarfile.open(tar_path) as tar:
+        for info in tar:
+            name = info.name.removeprefix("./")
+            if name not in members:
+                continue
+            if not info.isfile():
+                raise DataIntegrityError(f"{archive.name}: member {info.name} is not a regular file")
+            out = out_path(name, members[name])
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with tar.extractfile(info) as src, open(out, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            yield name, members[name], out
+
+
 def _verified_members(entry: DataFile, archive: DataFile, target: Path, progressbar: bool,
                       retries: int, timeout: float) -> Path:
     """Download an archive without a checksum of its own once; keep every registered member that
@@ -523,22 +551,12 @@ def _verified_members(entry: DataFile, archive: DataFile, target: Path, progress
         tar_path = _download(archive, tmp, progressbar, retries, timeout, by_hand)
         extracted, damaged = {}, []
         try:
-            with tarfile.open(tar_path) as tar:
-                for info in tar:
-                    name = info.name.removeprefix("./")
-                    if name not in members:
-                        continue
-                    member = members[name]
-                    if not info.isfile():
-                        raise DataIntegrityError(f"{archive.name}: member {info.name} is not a regular file")
-                    out = tmp / "files" / member.name
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    with tar.extractfile(info) as src, open(out, "wb") as dst:
-                        shutil.copyfileobj(src, dst)
-                    if verify(out, member.hash):
-                        extracted[member.name] = out
-                    else:
-                        damaged.append(name)
+            for name, member, out in _registered_members(archive, tar_path,
+                                                         lambda _, m: tmp / "files" / m.name):
+                if verify(out, member.hash):
+                    extracted[member.name] = out
+                else:
+                    damaged.append(name)
         except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
             raise DataIntegrityError(f"{archive.name} from {archive.url} is damaged or truncated "
                                      f"({type(err).__name__}: {err}); it was discarded. {by_hand}") from err
@@ -572,18 +590,8 @@ def _unpack(archive: DataFile, target: Path, tar_path: Path) -> None:
     digests = {}
     name = None
     try:
-        with tarfile.open(tar_path) as tar:
-            for info in tar:
-                name = info.name.removeprefix("./")
-                if name not in members:
-                    continue
-                if not info.isfile():
-                    raise DataIntegrityError(f"{archive.name}: member {info.name} is not a regular file")
-                out = tmp / name
-                out.parent.mkdir(parents=True, exist_ok=True)
-                with tar.extractfile(info) as src, open(out, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                digests[name] = file_hash(out)
+        for name, _, out in _registered_members(archive, tar_path, lambda n, _: tmp / n):
+            digests[name] = file_hash(out)
     except (tarfile.TarError, EOFError, zlib.error) as err:
         shutil.rmtree(tmp, ignore_errors=True)
         where = f"after member {name}" if name else "at its start"

@@ -213,7 +213,8 @@ def _running(pid: int) -> bool:
 def _describe(pid: int) -> str:
     try:
         stat = Path(f"/proc/{pid}/stat").read_bytes().decode(errors="replace")
-        return stat[:80] + " | " + Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:200]
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        return stat[:80] + " | " + cmdline.decode(errors="replace")[:200]
     except OSError as err:
         return str(err)
 

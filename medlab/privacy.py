@@ -10,8 +10,10 @@ Helpers of the chapter *Data privacy* (chapters/privacy.ipynb).
 * :func:`find_identifiers` lists every element that may identify a patient
   (nested sequences and the file meta information included);
   :func:`identifying_values` collects the original values the profile protects, and
-  :func:`surviving_values` is the independent check that none of them is left
-  anywhere in a de-identified copy (made by this module or by any other tool).
+  :func:`surviving_values` checks that none of them is left anywhere in a
+  de-identified copy (made by this module or by any other tool). It does not replay
+  the table; but :func:`deidentify`'s last step runs the same search, so on that
+  output it can only confirm the step ran (``remove_copies=False`` gives the table alone).
 * :func:`split_hospitals`, :func:`average_weights` and :func:`clip_update` are
   the pieces of federated averaging (FedAvg) on simulated hospitals.
 * :func:`example_losses` and :func:`membership_auc` measure what a model leaks
@@ -475,7 +477,7 @@ def _remove_copies(ds: Any, secrets: dict[str, str], ctx: _Context, path: str = 
 
 
 def deidentify(dataset: Any, *, salt: str, date_shift_days: int | None = None,
-               log: list | None = None) -> Any:
+               remove_copies: bool = True, log: list | None = None) -> Any:
     """De-identify a DICOM dataset with the Basic Application Level Confidentiality Profile.
 
     Applies Table E.1-1 of PS3.15 Annex E to every element, nested sequences and
@@ -487,12 +489,15 @@ def deidentify(dataset: Any, *, salt: str, date_shift_days: int | None = None,
     (:func:`action_for`). The file meta information is replaced (only class, mapped
     instance UID and transfer syntax carried over) and the preamble zeroed.
 
-    Then it goes beyond the profile's table: every element that still holds an
-    original identifying value (:func:`identifying_values`), for example a name copied
-    into a kept free-text attribute, is replaced by a dummy. This is *not* the Clean
-    Descriptors or Clean Structured Content option (which remove any identifying text,
-    known or not); it removes copies of the values the profile protects. Pixel data are
-    not touched. Last, it records what was done: ``PatientIdentityRemoved = YES``,
+    Then, unless ``remove_copies=False``, it goes beyond the profile's table: every
+    element that still holds an original identifying value (:func:`identifying_values`),
+    for example a name copied into a kept free-text attribute, is replaced by a dummy.
+    This step is the same search :func:`surviving_values` runs, so that check cannot
+    find a survivor after it (by construction); run the table alone to see what the
+    table misses. It is *not* the Clean Descriptors or Clean Structured Content option
+    (which remove any identifying text, known or not); it removes copies of the values
+    the profile protects. Pixel data are not touched. Last, it records what was done:
+    ``PatientIdentityRemoved = YES``,
     ``DeidentificationMethod``, ``DeidentificationMethodCodeSequence`` (DCM 113100,
     plus 113107 when dates were shifted) and ``LongitudinalTemporalInformationModified``.
 
@@ -509,6 +514,10 @@ def deidentify(dataset: Any, *, salt: str, date_shift_days: int | None = None,
         option, every date the option lists shifted by this many days (use one secret
         shift per patient, so intervals between a patient's studies survive); times of
         day and the time-zone offset, which the option also marks C, are kept.
+    remove_copies
+        True (default): after the table, replace every element that still holds a
+        copy of a protected original value. False: the table's actions alone (with
+        the file meta replaced and the method recorded), the profile as PS3.15 prints it.
     log
         A list to which one dict per changed element is appended (path, tag,
         keyword, VR, action, before, after).
@@ -522,7 +531,7 @@ def deidentify(dataset: Any, *, salt: str, date_shift_days: int | None = None,
     ------
     TypeError
         Not a dataset or a path; a salt that is not a string; a shift that is not a
-        whole number; a log that is not a list.
+        whole number; ``remove_copies`` not True or False; a log that is not a list.
     FileNotFoundError
         A path that does not exist.
     ValueError
@@ -540,6 +549,8 @@ def deidentify(dataset: Any, *, salt: str, date_shift_days: int | None = None,
     source = _as_dataset(dataset)
     if log is not None and not isinstance(log, list):
         raise TypeError(f"log must be a list (or None), got {type(log).__name__}")
+    if not isinstance(remove_copies, bool):
+        raise TypeError(f"remove_copies must be True or False, got {remove_copies!r}")
     ctx = _Context(_check_salt(salt), _check_shift(date_shift_days), log)
     out = copy.deepcopy(source)
     if str(out.get("BurnedInAnnotation", "")).upper() == "YES":
@@ -550,10 +561,11 @@ def deidentify(dataset: Any, *, salt: str, date_shift_days: int | None = None,
         out.file_meta = _new_file_meta(out.file_meta, ctx)  # the same UID map: equal UIDs stay equal
     if getattr(out, "preamble", None) is not None:
         out.preamble = b"\x00" * 128
-    secrets = {s: src for s, src, _ in _identifying(source, 4)}
-    _remove_copies(out, secrets, ctx)
-    if getattr(out, "file_meta", None) is not None:
-        _remove_copies(out.file_meta, secrets, ctx, "file_meta.")
+    if remove_copies:
+        secrets = {s: src for s, src, _ in _identifying(source, 4)}
+        _remove_copies(out, secrets, ctx)
+        if getattr(out, "file_meta", None) is not None:
+            _remove_copies(out.file_meta, secrets, ctx, "file_meta.")
     out.PatientIdentityRemoved = "YES"
     methods = [codes.DCM.BasicApplicationConfidentialityProfile]
     out.DeidentificationMethod = "PS3.15 E.1-1 Basic Profile (medlab.privacy)"
@@ -792,8 +804,12 @@ def identifying_values(dataset: Any, *, min_length: int = 4) -> list[dict[str, s
 def surviving_values(original: Any, deidentified: Any, *, min_length: int = 4) -> list[dict[str, str]]:
     """Original identifying values found anywhere in a de-identified dataset.
 
-    The independent check of a de-identifier (this module's or any other): it does
-    not replay the table's actions, it looks for the old values. It collects
+    The check of a de-identifier (this module's or any other): it does not replay the
+    table's actions, it looks for the old values. :func:`deidentify` ends with the same
+    search (unless ``remove_copies=False``), so on its output a clean result is by
+    construction; the check tests the table alone, or another tool. A clean result
+    means that none of the values collected from the original was found, not that
+    nothing identifying is left (text in pixels, values the collection does not cover). It collects
     :func:`identifying_values` of ``original`` and searches **every** element of
     ``deidentified`` for them, kept elements, private tags, nested sequences, binary
     values (read as Latin-1 text) and file meta included, case-insensitively: a value

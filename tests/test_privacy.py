@@ -241,6 +241,28 @@ def test_find_identifiers_sees_nested_private_and_burned_in():
         privacy.deidentify(ds, salt=SALT)
 
 
+def test_table_only_profile_and_the_copy_search():
+    """remove_copies=False applies Table E.1-1 alone: the one shipped value it leaves (MR_small's
+    institution name, TOSHIBA, inside Manufacturer, which the table does not list) is what the
+    copy search replaces; the checker finds it in the table-only output, not in the full one."""
+    ds = _read(data.fetch("MR_small.dcm"))
+    log_table, log_full = [], []
+    table = _deid(ds, remove_copies=False, log=log_table)
+    full = _deid(ds, log=log_full)
+    assert privacy.rule_for(0x00080070) is None and privacy.rule_for(0x00080080).action == "X/Z/D"
+    left = privacy.surviving_values(ds, table)
+    assert [(h["value"], h["source"], h["path"]) for h in left] == [("TOSHIBA", "InstitutionName",
+                                                                     "Manufacturer")]
+    assert table.Manufacturer == ds.Manufacturer and full.Manufacturer != ds.Manufacturer
+    assert privacy.surviving_values(ds, full) == []
+    # the two differ in that element only, and the log says why
+    extra = [r for r in log_full if r not in log_table]
+    assert [(r["path"], r["action"]) for r in extra] == [
+        ("Manufacturer", "D (held a copy of InstitutionName)")]
+    table.Manufacturer = full.Manufacturer
+    assert table == full
+
+
 def test_surviving_values_catches_a_copy_left_behind():
     ds = _read(data.fetch("CT_small.dcm"))
     out = _deid(ds)
@@ -420,6 +442,8 @@ def test_bad_input_gets_clear_errors(tmp_path):
         privacy.deidentify(ds, salt=SALT, date_shift_days=10**9)
     with pytest.raises(TypeError, match="log"):
         privacy.deidentify(ds, salt=SALT, log={})
+    with pytest.raises(TypeError, match="remove_copies must be True or False"):
+        privacy.deidentify(ds, salt=SALT, remove_copies="no")
     assert privacy.deidentify(str(data.fetch("MR_small.dcm")), salt=SALT).PatientIdentityRemoved == "YES"
     with pytest.raises(TypeError, match="original"):
         privacy.surviving_values(None, ds)

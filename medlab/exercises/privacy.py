@@ -53,11 +53,18 @@ def _days(a: str, b: str) -> int:
     return (parse(b) - parse(a)).days
 
 
-def _intervals() -> tuple[int, int]:
+EXERCISE_DATES = ("20191130", "20200301")
+"""Exercise 3: a baseline and a follow-up whose interval crosses 29 February 2020 (the chapter's
+own example uses other dates, so its printed intervals are not the answer)."""
+
+
+def _intervals(years_back: int = 3) -> tuple[int, int]:
+    """(interval after a -1000-day shift, interval after subtracting ``years_back`` from the years)."""
     from medlab import privacy
 
-    shifted = [privacy.shift_date(d, -1000) for d in ("20200228", "20200305")]
-    return (_days(*shifted), _days("20170228", "20170305"))
+    shifted = [privacy.shift_date(d, -1000) for d in EXERCISE_DATES]
+    earlier = [f"{int(d[:4]) - years_back}{d[4:]}" for d in EXERCISE_DATES]
+    return (_days(*shifted), _days(*earlier))
 
 
 @cache
@@ -92,9 +99,12 @@ EXERCISES = {
     ),
     "q3": Exercise(
         answer=_intervals,
-        hint="Count the days with datetime.date or numpy.datetime64; 2020 is a leap year, 2017 is not.",
-        hints=[((6, 6), "Changing the year digits skips 29 February: count the days from 28 February "
-                "to 5 March in 2017 again.")],
+        hint="Count the days with datetime.date or numpy.datetime64 (or the chapter's days_between); "
+        "look at which February each interval crosses.",
+        hints=[(lambda: (_intervals()[0], _intervals()[0]), "Subtracting 3 from the years moves the "
+                "interval to November 2016 - March 2017: how many days has February 2017?"),
+               ((6, 5), "Those are the chapter's dates (28 February and 5 March 2020); the exercise "
+                "uses 30 November 2019 and 1 March 2020.")],
     ),
     "q4": Exercise(
         answer=(0.2 * 100 + 0.5 * 300 + 0.9 * 600) / 1000,

@@ -10,12 +10,13 @@ def _iou() -> float:
     return inter / (100 * 80 + 90 * 90 - inter)
 
 
-def _test_rbc_boxes() -> int:
+def _test_images_without_platelets() -> int:
     import numpy as np
 
     from medlab.data import load_bccd
 
-    return int(sum(np.sum(lab == 0) for lab in load_bccd("test", images=False)["labels"]))
+    labels = load_bccd("test", images=False)["labels"]
+    return int(sum(not np.any(lab == 2) for lab in labels))
 
 
 EXERCISES = {
@@ -45,8 +46,12 @@ EXERCISES = {
                 "Divide by the 4 annotated objects, not by the 3 that were found.")],
         rtol=1e-4),
     "q4": Exercise(
-        answer=_test_rbc_boxes,
-        hint="Labels are indices into ('RBC', 'WBC', 'Platelets'); RBC is 0. Sum over all test images.",
-        hints=[(lambda: _test_rbc_boxes() / 72,
-                "That is the mean per image; the question asks for the total.")]),
+        answer=_test_images_without_platelets,
+        hint="Labels are indices into ('RBC', 'WBC', 'Platelets'); platelets are 2. Count the test "
+             "images whose label array holds no 2.",
+        hints=[(lambda: 72 - _test_images_without_platelets(),
+                "That counts the images with at least one platelet box; the question asks for "
+                "those without any."),
+               (lambda: _test_images_without_platelets() / 72,
+                "That is the share of the images; the question asks for their number.")]),
 }

@@ -1,13 +1,15 @@
 """Benchmark of the chapter *Finding blood cells: object detection*: ``python -m tools.bench detection``.
 
 Trains the chapter's CenterNet-style detector (``medlab.centernet.fit_centernet``) on the
-official BCCD training split, keeps the epoch with the best validation mAP@0.5 (the only use
-of the validation split), and evaluates once on the official test split. Prints AP@0.5 per
-class, mAP@0.5 and mAP@[.5:.95] (COCO 101-point interpolation, checked against pycocotools),
-the classical baseline (stain thresholds and Hough circles, ``classical_detect``) on the same
-test images, training seconds (wall and CPU) and peak memory. Training stops at
-``--max-train-seconds`` whatever the epoch count, so the time budget holds on a slow machine
-(the cosine learning-rate schedule is then cut short). TensorFlow's deterministic ops are on.
+official BCCD training split, scores the validation split every ``--eval-every`` epochs
+(default 2) and at the last, keeps the epoch with the best validation mAP@0.5 (the only use
+of the validation split), then predicts the official test split once and scores those
+predictions. Prints AP@0.5 per class, mAP@0.5 and mAP@[.5:.95] (COCO 101-point
+interpolation, checked against pycocotools), the classical baseline (stain thresholds and
+Hough circles, ``classical_detect``) on the same test images, training seconds (wall and
+CPU) and peak memory. Training stops at ``--max-train-seconds`` (default 600) whatever the
+epoch count (default 40), so the time budget holds on a slow machine (the cosine
+learning-rate schedule is then cut short). TensorFlow's deterministic ops are on.
 """
 
 from __future__ import annotations
@@ -31,10 +33,13 @@ PUBLISHED = (
     "chosen on; which "
     "BCCD images that folder holds is not stated; AP by YOLOv7's own code (IoU > 0.5, precision "
     "envelope integrated by the trapezoid rule at 101 points), not by pycocotools:",
-    "  YOLOv5x WBC 0.977 RBC 0.877 Platelets 0.915 overall 0.923",
-    "  YOLOv7 WBC 0.977 RBC 0.829 Platelets 0.883 overall 0.896",
-    "  CST-YOLO WBC 0.984 RBC 0.869 Platelets 0.928 overall 0.927",
-    "  RT-DETR-R50vd overall 0.875 (no per-class values)",
+    "  YOLOv5x WBC 0.977 RBC 0.877 Platelets 0.915 overall 0.923 (row links to ultralytics/yolov5; "
+    "images, checkpoint choice and AP code not stated)",
+    "  YOLOv7 WBC 0.977 RBC 0.829 Platelets 0.883 overall 0.896 (not stated; the repository ships "
+    "cfg/baseline/yolov7.yaml for its own train.py)",
+    "  CST-YOLO WBC 0.984 RBC 0.869 Platelets 0.928 overall 0.927 (the val folder, as above)",
+    "  RT-DETR-R50vd overall 0.875 (no per-class values; row links to lyuwenyu/RT-DETR; images, "
+    "checkpoint choice and AP code not stated)",
 )
 
 
@@ -123,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         detection.read_rgb(data.fetch(f"BCCD/JPEGImages/{i}.jpg"), 0.5), 0.5) for i in test["ids"]}
     classical = detection.evaluate(test["gt"], classical_pred)
     print(f"classical baseline: {time.perf_counter() - t0:.0f} s for {len(test['ids'])} images")
-    print(f"test set ({len(test['ids'])} images, evaluated once; COCO interpolation, "
+    print(f"test set ({len(test['ids'])} images, predicted once; COCO interpolation, "
           f"pycocotools {'agrees' if agree else 'DISAGREES'}; VOC all-point mAP@0.5 "
           f"{detection.evaluate(test['gt'], pred, method='voc')['map50']:.3f}):")
     print(format_table(classical, net, detection.CLASSES))

@@ -207,8 +207,9 @@ def otter_venv() -> Path:
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         python = venv / "bin" / "python"
-        purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                 capture_output=True, text=True, check=True).stdout.strip()
+        where = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+        purelib = subprocess.run([str(python), "-c", where], capture_output=True, text=True,
+                                 check=True).stdout.strip()
         # this environment's packages come after Otter's own (a .pth line appends to sys.path);
         # pip then installs only what Otter needs and this environment lacks or has in another version
         parents = [p for p in [*site.getsitepackages(), site.getusersitepackages()] if Path(p).is_dir()]

@@ -65,7 +65,7 @@ def literal(x: Any) -> str:
     if isinstance(x, list):
         return "[" + ", ".join(literal(v) for v in x) + "]"
     if isinstance(x, (set, frozenset)):
-        items = sorted((literal(v) for v in x))
+        items = sorted(literal(v) for v in x)
         return "{" + ", ".join(items) + "}" if items else "set()"
     if isinstance(x, dict):
         return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in x.items()) + "}"

@@ -17,6 +17,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import site
 import subprocess
@@ -281,3 +282,25 @@ def test_otter_assign_then_otter_run_gives_full_marks_and_zero(tmp_path):
     assert scores["solution"] == (float(n), float(n)), scores
     assert scores["student"] == (0.0, float(n)), scores
     print(f"otter round trip: {time.monotonic() - start:.0f} s")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "chapters").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_every_chapter_exports(path, monkeypatch):
+    """Every chapter's exercises become questions (the key's values replaced by a stand-in here:
+    computing them all would train the book's networks)."""
+    from medlab.exercises import Exercise
+    from tools.classroom import exercise_keys
+    from tools.classroom.grading import free_text_exercises
+
+    monkeypatch.setattr(Exercise, "expected", lambda self: 1.0)
+    chapter = nbformat.read(path, as_version=4)
+    nb, summary = master_notebook(path.stem)
+    assert [q["key"] for q in summary["questions"]] == exercise_keys(chapter)
+    assert len(summary["manual"]) == len(free_text_exercises(chapter))
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "answer = None" not in code and "{solution-start}" not in "\n".join(c.source for c in nb.cells)
+    assert not re.search(r"^\s*(?:assert\s+)?check\(", code, re.M)  # Otter's grader.check instead
+    for q in summary["questions"]:
+        assert f"{q['variable']} = solution  # SOLUTION" in code
+        assert re.search(rf"^\s*solution\s*=[^\n]*\n(?:.*\n)*?# END SOLUTION\n(?:# [^\n]*\n)?"
+                         rf"{q['variable']} = solution", code, re.M), q

@@ -234,10 +234,54 @@ def _student_build(dest: Path) -> Path:
     return write_student_build(dest, load_key(None, {CHAPTER}), {}).parent
 
 
-def _score(results: Path) -> tuple[float, float]:
-    tests = [t for t in json.loads(results.read_text())["tests"] if "max_score" in t
-             and t.get("max_score") is not None and t["name"] != "Public Tests"]
-    return sum(float(t.get("score") or 0) for t in tests), sum(float(t["max_score"]) for t in tests)
+def _scores(results: Path) -> dict[str, tuple[float, float]]:
+    """(score, max) of every question in Otter's results.json."""
+    return {t["name"]: (float(t.get("score") or 0), float(t["max_score"]))
+            for t in json.loads(results.read_text())["tests"]
+            if t.get("max_score") is not None and t["name"] != "Public Tests"}
+
+
+def _total(scores: dict[str, tuple[float, float]]) -> tuple[float, float]:
+    return sum(s for s, _ in scores.values()), sum(m for _, m in scores.values())
+
+
+def _otter_env(bin_dir: Path, pythonpath: Path, tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+               PYTHONPATH=str(pythonpath), MEDLAB_QUICK="1", MPLBACKEND="Agg",
+               MEDLAB_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
+def _assign(bin_dir: Path, master: Path, dist: Path, env: dict[str, str]) -> Path:
+    """Run ``otter assign``; return the autograder zip."""
+    proc = subprocess.run([str(bin_dir / "otter"), "assign", "--no-run-tests", "--no-pdfs", str(master),
+                           str(dist)], capture_output=True, text=True, env=env, cwd=dist.parent, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (zipfile,) = (dist / "autograder").glob("*.zip")
+    return zipfile
+
+
+def _run(bin_dir: Path, zipfile: Path, notebooks: dict[str, Path], env: dict[str, str],
+         tmp_path: Path) -> dict[str, dict[str, tuple[float, float]]]:
+    """``otter run`` on every notebook, all at once; the scores by notebook and question."""
+    runs = {}
+    for name, notebook in notebooks.items():
+        out = tmp_path / f"results-{name}"
+        out.mkdir()
+        runs[name] = (out, subprocess.Popen([str(bin_dir / "otter"), "run", "--no-logo", "-a", str(zipfile),
+                                             "-o", str(out), str(notebook)], stdout=subprocess.PIPE,
+                                            stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path))
+    scores = {}
+    for name, (out, popen) in runs.items():
+        try:
+            log, _ = popen.communicate(timeout=600)
+        finally:
+            if popen.poll() is None:
+                popen.kill()
+        assert popen.returncode == 0 and (out / "results.json").is_file(), log[-4000:]
+        scores[name] = _scores(out / "results.json")
+    return scores
 
 
 @pytest.mark.notebook
@@ -247,15 +291,9 @@ def test_otter_assign_then_otter_run_gives_full_marks_and_zero(tmp_path):
     start = time.monotonic()
     bin_dir = otter_venv()
     master = write_assignment(CHAPTER, tmp_path / "master")
-    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-               PYTHONPATH=str(_student_build(tmp_path / "build")), MEDLAB_QUICK="1", MPLBACKEND="Agg",
-               MEDLAB_CACHE_DIR=str(tmp_path / "cache"))
-    env.pop("VIRTUAL_ENV", None)
+    env = _otter_env(bin_dir, _student_build(tmp_path / "build"), tmp_path)
     dist = tmp_path / "dist"
-    proc = subprocess.run([str(bin_dir / "otter"), "assign", "--no-run-tests", "--no-pdfs", str(master),
-                           str(dist)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (zipfile,) = (dist / "autograder").glob("*.zip")
+    zipfile = _assign(bin_dir, master, dist, env)
     solution, student = dist / "autograder" / f"{CHAPTER}.ipynb", dist / "student" / f"{CHAPTER}.ipynb"
 
     # the student version holds no solution and no hidden test
@@ -264,24 +302,37 @@ def test_otter_assign_then_otter_run_gives_full_marks_and_zero(tmp_path):
     assert "index_to_mm(mr2, (100, 200, 0))" not in text and "index_to_mm(mr2, (100, 200, 0))" in \
         solution.read_text()
 
-    runs = {}
-    for name, notebook in [("solution", solution), ("student", student)]:  # both at once
-        out = tmp_path / f"results-{name}"
-        out.mkdir()
-        runs[name] = (out, subprocess.Popen([str(bin_dir / "otter"), "run", "--no-logo", "-a", str(zipfile),
-                                             "-o", str(out), str(notebook)], stdout=subprocess.PIPE,
-                                            stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path))
-    scores = {}
-    for name, (out, popen) in runs.items():
-        log, _ = popen.communicate(timeout=600)
-        assert popen.returncode == 0 and (out / "results.json").is_file(), log[-4000:]
-        scores[name] = _score(out / "results.json")
+    scores = _run(bin_dir, zipfile, {"solution": solution, "student": student}, env, tmp_path)
     n = sum(c.cell_type == "raw" and c.source.startswith("# BEGIN QUESTION\nname: q")
             for c in nbformat.read(master, as_version=4).cells)
-    assert n == 5
-    assert scores["solution"] == (float(n), float(n)), scores
-    assert scores["student"] == (0.0, float(n)), scores
+    assert n == 5 and sorted(scores["solution"]) == [f"q{i}" for i in range(1, 6)]
+    assert _total(scores["solution"]) == (float(n), float(n)), scores
+    assert _total(scores["student"]) == (0.0, float(n)), scores
     print(f"otter round trip: {time.monotonic() - start:.0f} s")
+
+
+def test_otter_scores_points_partial_credit_and_leaves_free_text_to_a_person(tmp_path, demo):
+    """The small notebook above through Otter: points from the key, one share per item of a partial
+    exercise, a wrong answer of the right kind scores nothing, free text becomes a manual question."""
+    bin_dir = otter_venv()
+    master = tmp_path / "master" / "demo.ipynb"
+    master.parent.mkdir()
+    nbformat.write(demo[0], master)
+    env = _otter_env(bin_dir, ROOT, tmp_path)
+    dist = tmp_path / "dist"
+    zipfile = _assign(bin_dir, master, dist, env)
+    student = nbformat.read(dist / "student" / "demo.ipynb", as_version=4)
+    assert any(c.cell_type == "markdown" and "Type your answer here" in c.source for c in student.cells)
+    answers = {"answer_q1 = ...": "answer_q1 = 10.05", "answer_q2 = ...": "answer_q2 = (3, 5)",
+               "answer_q3 = ...": 'answer_q3 = {"MR"}'}
+    for cell in student.cells:
+        for blank, given in answers.items():
+            cell.source = cell.source.replace(blank, given)
+    nbformat.write(student, tmp_path / "partly.ipynb")
+    scores = _run(bin_dir, zipfile, {"solution": dist / "autograder" / "demo.ipynb",
+                                     "partly": tmp_path / "partly.ipynb"}, env, tmp_path)
+    assert scores["solution"] == {"q1": (1.0, 1.0), "q2": (2.0, 2.0), "q3": (1.0, 1.0), "q4": (1.0, 1.0)}
+    assert scores["partly"] == {"q1": (1.0, 1.0), "q2": (1.0, 2.0), "q3": (0.0, 1.0), "q4": (0.0, 1.0)}
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "chapters").glob("*.ipynb")), ids=lambda p: p.stem)

@@ -348,6 +348,8 @@ def master_notebook(slug: str, *, notebook: str | os.PathLike | None = None, qui
     for i, cell in enumerate(cells):
         cell["id"] = f"otter-{slug}-{i}"[:64]
     nb = nbformat.v4.new_notebook(cells=cells, metadata=copy.deepcopy(src.metadata))
+    nb.metadata.setdefault("kernelspec", {"display_name": "Python 3 (ipykernel)", "language": "python",
+                                          "name": "python3"})  # otter assign reads the language here
     return nb, summary
 
 

@@ -6,6 +6,7 @@ book's page *For instructors*); part of the workshop (``tools/``), not of the in
     python -m tools.classroom student OUTDIR          # one student notebook per chapter
     python -m tools.classroom student-book OUTDIR     # the book without solutions (HTML)
     python -m tools.classroom grade SUBMISSIONS --out scores.csv
+    python -m tools.classroom otter SLUG --out DIR    # the chapter as an Otter-Grader assignment
 
 A solution is everything from a ``{solution-start}`` directive to the matching
 ``{solution-end}``; exercise cells (``answer = None`` and ``check(...)``) stay,
@@ -190,8 +191,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--unsafe", action="store_true",
                    help="grade without a sandbox (trusted notebooks only: a submission can then forge "
                         "its score and change the grader's files)")
+    p = sub.add_parser("otter", help="write a chapter as an Otter-Grader master notebook (otter assign)")
+    p.add_argument("slug", help="the chapter, e.g. images_as_data")
+    p.add_argument("--out", help="folder to write <slug>.ipynb into (default otter-<slug>)")
+    p.add_argument("--notebook", help="your variant of the chapter (default chapters/<slug>.ipynb)")
+    p.add_argument("--key", help="a Python file of EXERCISES that add to or override the package's key")
+    p.add_argument("--full", action="store_true", help="compute the key in full mode instead of quick mode")
     args = parser.parse_args(argv)
-    if args.command == "student":
+    if args.command == "otter":
+        from tools.classroom.otter import write_assignment
+
+        try:
+            path = write_assignment(args.slug, args.out or f"otter-{args.slug}", notebook=args.notebook,
+                                    quick=not args.full, key_file=args.key)
+        except (KeyError, ValueError, FileNotFoundError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"==> {path}\nnext: otter assign {path} {path.parent / 'dist'}")
+    elif args.command == "student":
         for path in write_student_notebooks(args.outdir):
             print(path)
     elif args.command == "student-book":

@@ -115,11 +115,13 @@ def command(*, scratch: Path, out: Path, ro: list[tuple[str, str]], env: dict[st
     args = [path, "--unshare-all", "--unshare-user", "--uid", "1000", "--gid", "1000",
             "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--hostname", "sandbox",
             *_system_binds(), "--proc", "/proc", "--dev", "/dev"]
+    # the writable folders first: a read-only path below /tmp (a checkout or virtualenv there) is
+    # then mounted on top of the scratch /tmp instead of being hidden by it
+    args += ["--bind", str(scratch / "home"), workdir, "--bind", str(scratch / "tmp"), "/tmp",
+             "--bind", str(scratch / "shm"), "/dev/shm", "--bind", str(out), "/grader-out"]
     for src, dst in ro:
         args += ["--ro-bind", src, dst]
-    args += ["--bind", str(scratch / "home"), workdir, "--bind", str(scratch / "tmp"), "/tmp",
-             "--bind", str(scratch / "shm"), "/dev/shm", "--bind", str(out), "/grader-out",
-             "--chdir", workdir, "--clearenv"]
+    args += ["--chdir", workdir, "--clearenv"]
     for k, v in env.items():
         args += ["--setenv", k, v]
     return [*args, *argv]

@@ -51,13 +51,13 @@ EXERCISES = {
                ((0.08, 0.10), "Both numbers leave out the false positives' cost.")],
     ),
     "q2": Exercise(
-        answer=0.1,
+        answer=1 / 7,
         rtol=1e-6,
         hint="At the threshold the expected harms balance: p_t x (cost of missing) = (1 - p_t) x "
              "(cost of an unnecessary biopsy).",
-        hints=[(0.9, "Swapped: the worse it is to miss a cancer, the LOWER the risk at which you "
+        hints=[(6 / 7, "Swapped: the worse it is to miss a cancer, the LOWER the risk at which you "
                 "biopsy."),
-               (1 / 9, "1/9 is the odds p_t / (1 - p_t); the question asks for the probability.")],
+               (1 / 6, "1/6 is the odds p_t / (1 - p_t); the question asks for the probability.")],
     ),
     "q3": Exercise(
         answer=lambda: _decoded("expected"),

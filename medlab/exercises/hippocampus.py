@@ -54,11 +54,11 @@ EXERCISES = {
         hints=[((33, 48, 34), "That is stride 1; the layer moves 2 voxels at a time."),
                ((18, 25, 18), "That is padding 'same' (ceil(n / 2)); 'valid' adds no zeros.")]),
     "q2": Exercise(
-        answer=3 * 3 * 3 * 16 * 32 + 32,
-        hint="Each of the 32 filters has one weight per kernel voxel and input channel, plus one bias.",
-        hints=[(3 * 3 * 3 * 16 * 32, "Add the biases, one per filter."),
-               (3 * 3 * 16 * 32 + 32, "That is the 2D layer: a 3D kernel has 3 x 3 x 3 taps."),
-               (3 * 3 * 3 * 32 + 32, "Each filter sees all 16 input channels.")]),
+        answer=3 * 3 * 3 * 8 * 24 + 24,
+        hint="Each of the 24 filters has one weight per kernel voxel and input channel, plus one bias.",
+        hints=[(3 * 3 * 3 * 8 * 24, "Add the biases, one per filter."),
+               (3 * 3 * 8 * 24 + 24, "That is the 2D layer: a 3D kernel has 3 x 3 x 3 taps."),
+               (3 * 3 * 3 * 24 + 24, "Each filter sees all 8 input channels.")]),
     "q3": Exercise(
         answer=_volume,
         hint="Count the voxels with label 1 or 2 and multiply by the volume of one voxel, the product "

@@ -185,6 +185,7 @@ def baselines(t1: np.ndarray, labels: np.ndarray, train_z: np.ndarray, test_z: n
     """
     import SimpleITK as sitk
     from sklearn.mixture import GaussianMixture
+    from threadpoolctl import threadpool_limits
 
     t1, labels = _volume_and_labels(t1, labels)
     train_z = _slice_indices(train_z, "train_z", t1.shape[2])
@@ -198,7 +199,8 @@ def baselines(t1: np.ndarray, labels: np.ndarray, train_z: np.ndarray, test_z: n
     otsu.Execute(sitk.GetImageFromArray(train_vals.reshape(1, -1)))
     thresholds = np.array(otsu.GetThresholds())
     out = {"multi-Otsu": np.where(test_brain, np.digitize(test_t1, thresholds) + 1, 0).astype(np.uint8)}
-    gmm = GaussianMixture(3, random_state=seed).fit(train_vals.reshape(-1, 1))
+    with threadpool_limits(1):  # the fit differs with the number of BLAS/OpenMP threads
+        gmm = GaussianMixture(3, random_state=seed).fit(train_vals.reshape(-1, 1))
     rank = np.argsort(np.argsort(gmm.means_.ravel()))  # component -> 0 (darkest) .. 2 (brightest)
     comp = gmm.predict(test_t1[test_brain].reshape(-1, 1))
     gmm_map = np.zeros(test_t1.shape, np.uint8)

@@ -148,7 +148,6 @@ def test_every_range_accepts_colab_versions():
 
 
 # ------------------------------------------------------------------ every import is declared
-DEV_ONLY = {"classroom", "bench"}  # tools for authors, not for readers: their imports are dev ones
 OPTIONAL = {"google": "Colab's own package, imported only on Colab",
             "myst_nb": "present only in a book build (medlab.glue falls back without it)"}
 IMPORT_TO_DIST = {"sklearn": "scikit-learn", "skimage": "scikit-image", "PIL": "pillow",
@@ -179,17 +178,15 @@ def _dist(module: str) -> str:
 
 def test_every_third_party_import_is_declared():
     """Every chapter's and every medlab module's imports are declared in pyproject.toml (the package
-    and its extras); the authors' tools (classroom, bench) may use requirements.txt instead."""
+    and its extras); the workshop (``tools/``, not installed) may use requirements.txt instead and is
+    not checked here."""
     declared = {cleanroom._requirement_name(r) for reqs in _requirements().values() for r in reqs}
-    dev = {cleanroom._requirement_name(line) for line in (ROOT / "requirements.txt").read_text().splitlines()
-           if line.strip() and not line.startswith(("#", "-"))}
     missing = []
     sources = [(p, chapter_imports(p)) for p in CHAPTERS]
     sources += [(p, third_party_imports(p.read_text())) for p in sorted((ROOT / "medlab").rglob("*.py"))]
     for path, modules in sources:
-        allowed = declared | (dev if any(path.stem.lstrip("_").startswith(d) for d in DEV_ONLY) else set())
         missing += [f"{path.relative_to(ROOT)}: {m}" for m in sorted(modules - set(OPTIONAL))
-                    if _dist(m) not in allowed]
+                    if _dist(m) not in declared]
     assert not missing, "undeclared imports:\n" + "\n".join(missing)
 
 

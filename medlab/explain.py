@@ -28,19 +28,23 @@ from medlab.validate import check_array, check_finite, check_images, check_int
 
 
 def _graph(model: Any) -> Any:
-    """The functional graph of a Keras model: the model itself, or the graph a built
-    ``keras.Sequential`` keeps inside (whose ``input`` exists; the Sequential's own does not
-    until it has been called)."""
+    """The functional graph of a Keras model: the model itself, or, for a built
+    ``keras.Sequential``, a functional model over the same layers (public API:
+    ``keras.Model(model.inputs, model.outputs)``; the layers and weights are shared)."""
     import keras
 
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a Keras model, got {type(model).__name__}")
     if isinstance(model, keras.Sequential):
-        inner = getattr(model, "_functional", None)
-        if inner is None:
+        try:
+            inputs, outputs = list(model.inputs or []), list(model.outputs or [])
+        except (AttributeError, ValueError):
+            inputs, outputs = [], []
+        if not inputs or not outputs:
             raise ValueError(f"the Sequential model {model.name!r} has no input shape yet: start it "
                              "with keras.Input(shape) or call model.build((None, *shape)) first")
-        return inner
+        return keras.Model(inputs[0] if len(inputs) == 1 else inputs,
+                           outputs[0] if len(outputs) == 1 else outputs, name=model.name)
     return model
 
 
@@ -369,12 +373,16 @@ def weighted_layers(model: Any) -> list[str]:
     return names[::-1]
 
 
-def randomized_copy(model: Any, layers: Any, seed: int = 0) -> Any:
+def randomized_copy(model: Any, layers: Any, seed: int = 0, *, batchnorm: bool = False) -> Any:
     """A copy of ``model`` whose named layers get freshly initialised kernels (and zero biases).
 
     The kernels are drawn from each layer's own initialiser with ``seed``; every other
-    weight (batch-normalisation statistics included) is copied unchanged, and the
-    original model is not modified.
+    weight is copied unchanged, and the original model is not modified. By default that
+    includes the batch-normalisation layers (their scale and offset and their running mean
+    and variance); with ``batchnorm=True`` every ``BatchNormalization`` layer of the model
+    is reset as well, to a scale of 1, an offset of 0, a running mean of 0 and a running
+    variance of 1 (the values Keras starts from), as Adebayo et al. (2018) re-initialised
+    every trainable variable of the randomised blocks.
 
     Raises
     ------
@@ -398,6 +406,13 @@ def randomized_copy(model: Any, layers: Any, seed: int = 0) -> Any:
         layer.kernel.assign(init(tuple(layer.kernel.shape), dtype=layer.kernel.dtype))
         if getattr(layer, "bias", None) is not None:
             layer.bias.assign(np.zeros(tuple(layer.bias.shape), dtype="float32"))
+    if batchnorm:
+        for layer in copy.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                for var, value in ((layer.gamma, 1.0), (layer.beta, 0.0),
+                                   (layer.moving_mean, 0.0), (layer.moving_variance, 1.0)):
+                    if var is not None:
+                        var.assign(np.full(tuple(var.shape), value, dtype="float32"))
     return copy
 
 

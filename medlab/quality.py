@@ -68,7 +68,8 @@ def confident_joint(labels: Any, pred_probs: Any) -> tuple[np.ndarray, np.ndarra
     The threshold of class ``j`` is the mean predicted probability of ``j`` over the examples
     *labelled* ``j``. An example counts as confidently belonging to ``j`` when its ``p_j``
     reaches that threshold; if several classes do, the one with the largest probability
-    wins; if none does, the example is not counted.
+    wins (an exact tie goes to the lowest class index, as in cleanlab); if none does, the
+    example is not counted.
 
     Parameters
     ----------
@@ -107,10 +108,11 @@ def find_label_issues(labels: Any, pred_probs: Any) -> np.ndarray:
     given label (:func:`confident_joint`): the examples whose indices
     ``cleanlab.count.compute_confident_joint(..., return_indices_of_off_diagonals=True)``
     returns (cleanlab 2.9, ``count.py``). ``cleanlab.filter.find_label_issues(...,
-    filter_by="confident_learning")`` goes one step further and drops the flags whose most
-    probable class is the given label, which can happen when a class threshold lies below
-    the largest other probability (e.g. below 0.5 with two classes); this function keeps
-    them. Returns a boolean mask ``(n,)``.
+    filter_by="confident_learning")`` goes one step further and drops the flags whose given
+    label is the most probable class, a near-tie counting for the given label
+    (``count._reduce_issues`` adds 1e-6 to the given label's probability before the argmax);
+    such flags occur when a class threshold lies below the largest other probability (e.g.
+    below 0.5 with two classes). This function keeps them. Returns a boolean mask ``(n,)``.
     """
     y = np.asarray(labels).reshape(-1)
     _, guess, _ = confident_joint(labels, pred_probs)

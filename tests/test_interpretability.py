@@ -163,6 +163,24 @@ def test_randomized_copy_changes_only_the_named_layers(cnn):
         explain.randomized_copy(cnn, ["bn1_1"])
 
 
+def test_randomized_copy_can_reset_batch_normalisation(cnn):
+    import keras
+
+    names = explain.weighted_layers(cnn)
+    kept = explain.randomized_copy(cnn, names, seed=2)
+    reset = explain.randomized_copy(cnn, names, seed=2, batchnorm=True)
+    bns = [la for la in cnn.layers if isinstance(la, keras.layers.BatchNormalization)]
+    assert bns
+    for layer in bns:
+        original = layer.get_weights()
+        assert all(np.array_equal(a, b) for a, b in
+                   zip(original, kept.get_layer(layer.name).get_weights(), strict=True))
+        gamma, beta, mean, var = reset.get_layer(layer.name).get_weights()
+        assert np.all(gamma == 1) and np.all(beta == 0) and np.all(mean == 0) and np.all(var == 1)
+    for name in names:  # the kernels are the same draw either way
+        assert np.array_equal(kept.get_layer(name).get_weights()[0], reset.get_layer(name).get_weights()[0])
+
+
 def test_map_similarity_against_scipy_and_skimage():
     from scipy.stats import spearmanr
     from skimage.metrics import structural_similarity

@@ -5,13 +5,13 @@ from __future__ import annotations
 from medlab.exercises import Exercise
 
 
-def _val_duplicates() -> int:
+def _test_self_duplicates() -> int:
     import numpy as np
 
     from medlab import data, quality, train
 
     d = data.load_medmnist("pneumoniamnist")
-    dist = quality.nearest_neighbours(train.to_float(d["val_images"]), train.to_float(d["train_images"]))[1]
+    dist = quality.nearest_neighbours(train.to_float(d["test_images"]))[1]
     return int(np.sum(dist < 0.01))
 
 
@@ -46,17 +46,21 @@ EXERCISES = {
                ({5}, "Look at film 2 too: labelled normal, but p = 0.9 reaches t_1."),
                ({2, 3, 5}, "Film 3 has p = 0.7 >= t_1 and is labelled pneumonia: that agrees.")]),
     "q3": Exercise(
-        answer=_val_duplicates,
-        hint="Use quality.nearest_neighbours(x_val, x_train) and count the distances below 0.01 "
-             "(images scaled to [0, 1] with train.to_float).",
-        hints=[(0, "That is the test set's count; the question asks about the validation films.")]),
+        answer=_test_self_duplicates,
+        hint="Use quality.nearest_neighbours(x_test) with no second set: it gives each test film "
+             "its nearest *other* test film. Count the distances below 0.01.",
+        hints=[(0, "That is the count of test films with a copy in the *training* set; search "
+                   "the test set against itself."),
+               (lambda: _test_self_duplicates() // 2, "That counts pairs; the question counts "
+                                                       "films (both films of a pair).")]),
     "q4": Exercise(
-        answer=169,
-        hint="Count the patch positions along one axis: the first starts at 0, each next one 2 "
-             "pixels further, the last ends exactly at the border (starts at 24). Then square it.",
-        hints=[(144, "You left out the last position: a patch starting at 24 ends at 28, inside."),
-               (625, "That is stride 1; the question asks about stride 2."),
-               (196, "A patch starting at 26 would stick out of the 28-pixel film.")]),
+        answer=49,
+        hint="Count the patch positions along one axis: 0, 4, ... while a patch still fits, then "
+             "one more that ends exactly at the border if the last one did not. Then square it.",
+        hints=[(36, "You left out the extra position: a patch at 20 ends at 26, so one at 22 is "
+                    "added to cover the last two columns."),
+               (529, "That is stride 1; the question asks about stride 4."),
+               (784, "One pass per patch position, not per pixel.")]),
     "q5": Exercise(
         answer=_half_pneumonia,
         hint="Count the label-1 films among y_train[:800] and halve the count (rounded down).",

@@ -195,10 +195,9 @@ def test_student_book_builds_without_solutions(book_dir, tmp_path):
 @pytest.mark.book
 def test_book_build_fails_on_a_cell_error(tmp_path):
     """The book's own configuration must turn a failing cell into a failed build."""
-    config = dict(CONFIG)  # the book's; its html_extra_path (the offline assets) made absolute
-    config["sphinx"] = {**CONFIG["sphinx"], "config": {
-        **CONFIG["sphinx"]["config"],
-        "html_extra_path": [str(ROOT / p) for p in CONFIG["sphinx"]["config"].get("html_extra_path", [])]}}
+    from tools.book_config import portable_config
+
+    config = portable_config()  # the book's, its folder-relative paths made absolute
     (tmp_path / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     shutil.copy(ROOT / "references.bib", tmp_path / "references.bib")
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n- file: broken\n")

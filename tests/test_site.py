@@ -484,9 +484,10 @@ def mini_book(tmp_path_factory) -> Path:
     if not (ROOT / "_assets").is_dir():
         pytest.fail("no _assets: run python tools/static_assets.py (scripts/test.sh does)")
     src = tmp_path_factory.mktemp("mini-book")
-    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    from tools.book_config import portable_config
+
+    config = portable_config()  # the book's, its folder-relative paths made absolute
     config["execute"]["execute_notebooks"] = "force"
-    config["sphinx"]["config"]["html_extra_path"] = [str(ROOT / "_assets")]
     (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     shutil.copy(ROOT / "references.bib", src / "references.bib")
     (src / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n- file: maths\n- file: widget\n")

@@ -138,6 +138,8 @@ def build_student_book(outdir: str | os.PathLike, build_dir: str | os.PathLike =
     import yaml
     from jupyter_cache import get_cache
 
+    from tools.book_config import portable_config
+
     cache_dir = Path(build_dir) / ".jupyter_cache"
     if not cache_dir.is_dir():
         raise FileNotFoundError(f"no executed book in {build_dir}: run bash scripts/build.sh first")
@@ -147,12 +149,10 @@ def build_student_book(outdir: str | os.PathLike, build_dir: str | os.PathLike =
     (src / "chapters").mkdir(parents=True)
     for name in ["_toc.yml", "references.bib", *[p.name for p in ROOT.glob("*.md")]]:
         shutil.copy(ROOT / name, src / name)
-    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config = portable_config()  # offline assets and _ext/ extensions: the book's own
     config["title"] += " (student edition)"
     config["execute"]["execute_notebooks"] = "off"
     config["exclude_patterns"] = [*config.get("exclude_patterns", []), "source"]
-    sphinx = config.setdefault("sphinx", {}).setdefault("config", {})  # offline assets: the book's own
-    sphinx["html_extra_path"] = [str(ROOT / p) for p in sphinx.get("html_extra_path", [])]
     (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     for path in sorted((ROOT / "chapters").glob("*.ipynb")):
         try:

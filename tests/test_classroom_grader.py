@@ -229,18 +229,29 @@ def test_ctrl_c_kills_the_sandbox_and_removes_the_temporary_folders(tmp_path):
     nbformat.write(nb, tmp_path / "s" / "ana" / "tools.ipynb")
     tmp = tmp_path / "tmp"
     tmp.mkdir()
+    # the grader's output goes to a file, not a pipe: a pipe would also wait for any process that
+    # inherited it, and the assertions below name every process left instead
+    log = (tmp_path / "grader.log").open("w")
     grader = subprocess.Popen([sys.executable, "-m", "tools.classroom", "grade", str(tmp_path / "s"),
                                "--out", str(tmp_path / "o.csv"), "--timeout", "600"], cwd=ROOT,
-                              env={**os.environ, "TMPDIR": str(tmp)}, stdout=subprocess.PIPE,
+                              env={**os.environ, "TMPDIR": str(tmp)}, stdout=log,
                               stderr=subprocess.STDOUT, text=True)
+    log.close()
     deadline = time.monotonic() + 300
     started = f"{grading.PREFIX}*/run-*/scratch/home/.ipython"
     while not list(tmp.glob(started)) and time.monotonic() < deadline:
         time.sleep(0.5)  # the kernel has started inside the sandbox
     kids = sandbox.descendants(grader.pid)
-    assert len(kids) > 3, grader.communicate()[0] if grader.poll() is not None else kids
+    assert len(kids) > 3, (tmp_path / "grader.log").read_text() if grader.poll() is not None else kids
     grader.send_signal(signal.SIGINT)
-    out, _ = grader.communicate(timeout=120)
+    try:
+        grader.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        left = {p: _describe(p) for p in sandbox.descendants(grader.pid)}
+        sandbox.kill_tree(grader)
+        pytest.fail(f"the grader did not stop within 300 s of Ctrl-C; its processes: {left}\n"
+                    + (tmp_path / "grader.log").read_text()[-3000:])
+    out = (tmp_path / "grader.log").read_text()
     assert grader.returncode != 0
     left = [p for p in kids if p != grader.pid]
     for _ in range(40):  # killed processes may take a moment to leave

@@ -205,6 +205,13 @@ def _running(pid: int) -> bool:
     return state not in (b"Z", b"X")
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """In the grader's child process: SIGINT's default action, as in a terminal. A test suite run as
+    a background job (``.ci/run &``, a CI runner) inherits SIGINT ignored, and Python then installs no
+    KeyboardInterrupt handler, so the grader would never see this test's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _describe(pid: int) -> str:
     try:
         stat = Path(f"/proc/{pid}/stat").read_bytes().decode(errors="replace")
@@ -230,7 +237,7 @@ def test_ctrl_c_kills_the_sandbox_and_removes_the_temporary_folders(tmp_path):
     grader = subprocess.Popen([sys.executable, "-m", "tools.classroom", "grade", str(tmp_path / "s"),
                                "--out", str(tmp_path / "o.csv"), "--timeout", "600"], cwd=ROOT,
                               env={**os.environ, "TMPDIR": str(tmp)}, stdout=log,
-                              stderr=subprocess.STDOUT, text=True)
+                              stderr=subprocess.STDOUT, text=True, preexec_fn=_ctrl_c_as_in_a_terminal)
     log.close()
     deadline = time.monotonic() + 300
     started = f"{grading.PREFIX}*/run-*/scratch/home/.ipython"

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from tools.classroom import END, ROOT, START, _read
+from tools.classroom import END, EXERCISE_KEY, ROOT, START, _read
 from tools.classroom.grading import _mode, load_key
 
 __all__ = ["master_notebook", "write_assignment", "hidden_test", "public_test", "literal"]
@@ -222,9 +222,8 @@ def _exercises(pieces: list[tuple[str, Any]]) -> list[dict]:
         elif inside:
             current["solution"].append((kind, value))
         elif current is not None and kind == "cell" and value.cell_type == "code" \
-                and current["answer"] is None and re.search(r"""check\(\s*["']""", value.source):
-            current["answer"] = value
-            current["key"] = re.search(r"""check\(\s*["']([\w]+\.\w+)["']""", value.source).group(1)
+                and current["answer"] is None and (found := EXERCISE_KEY.search(value.source)):
+            current["answer"], current["key"] = value, found.group(1)
         else:
             items.append({"kind": kind, "value": value})
     if inside:

@@ -24,19 +24,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "_config.yml"
 
-SETUP_BLOCK = '''# Setup, the same in every chapter. On Google Colab it installs the book's helper package.
+SETUP_BLOCK = '''# Setup, the same in every chapter. On Colab it installs the book's package.
 import sys
 
-if "google.colab" in sys.modules:  # medlab at the book's release (README, "Google Colab")
+if "google.colab" in sys.modules:  # see the README, "Google Colab"
     from importlib.metadata import distributions
 
     before = {{d.metadata["Name"]: d.version for d in distributions()}}
     %pip install --quiet "medlab[book] @ git+{url}@{ref}"
     from medlab.env import colab_after_install
 
-    colab_after_install(before)  # what pip changed; a restart if needed; Drive for downloads
+    # what pip changed; a restart if needed; Drive for downloads
+    colab_after_install(before)
 '''
 """The Colab block that opens every chapter's first code cell."""
+
+SETUP_TAG = "book-setup"
+"""The setup cell's tag: the page wraps its long install line (``_static/book.css``)."""
 
 
 def read_release(text: str | None = None) -> tuple[str, str]:
@@ -116,8 +120,11 @@ def rewrite_chapters(url: str, ref: str) -> list[str]:
         cell = next(c for c in nb["cells"] if c["cell_type"] == "code")
         _, rest = split_setup(cell_source(cell))
         source = setup_block(url, ref) + "\n" + rest
-        if source != cell_source(cell):
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if source != cell_source(cell) or SETUP_TAG not in tags:
             cell["source"] = source.splitlines(keepends=True)
+            if SETUP_TAG not in tags:
+                tags.append(SETUP_TAG)
             _write_notebook(path, nb, original)
             changed.append(path.stem)
     return changed

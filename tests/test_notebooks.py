@@ -67,6 +67,7 @@ def test_chapter_conventions(path):
     assert "What you will learn" in opening and "Prerequisites" in opening
     setup = code_cells(nb)[0]
     assert "remove-stderr" in setup.metadata.get("tags", []), "setup cell must hide stderr"
+    assert "book-setup" in setup.metadata.get("tags", []), "setup cell: its long line wraps on the page"
     assert 'if "google.colab" in sys.modules:' in setup.source
     # the whole Colab block, release included, is checked against _config.yml in tests/test_colab.py
     install = re.search(r'%pip install .*"medlab\[book\] @ git\+(\S+)@(\S+)"', setup.source)

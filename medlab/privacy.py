@@ -339,15 +339,20 @@ def _shift_values(elem: Any, days: int) -> Any:
 _BY_VR = {"PN": "Z", "DA": "Z", "DT": "Z", "TM": "Z"}
 """Attributes the table does not list are handled by their VR when it says person name, date or
 time (PS3.15 E.1.1, Note 4: "handling all dates and times on the basis of their Value
-Representation"): emptied, or, with the Modified Dates option, shifted (dates) or kept (times)."""
+Representation"): emptied, or, with the Modified Dates option, shifted (dates) or kept (times).
+Person names are emptied whatever the option: it cleans dates and times, never names."""
+
+_DATE_TIME_VRS = ("DA", "DT", "TM")
+"""The VRs the Modified Dates option turns into ``C`` when the table does not list them."""
 
 
 def action_for(tag: Any, vr: str, date_shift_days: int | None = None) -> str:
     """The action :func:`deidentify` applies to an element: Table E.1-1, then the VR rule.
 
     Private tags: ``"X"``; group lengths: ``"X"``; listed attributes:
-    :func:`effective_action`; unlisted PN, DA, DT and TM: ``"Z"`` (``"C"`` with a date
-    shift); everything else: ``"K"`` (sequences: keep, and clean their items).
+    :func:`effective_action`; unlisted PN, DA, DT and TM: ``"Z"`` (with a date shift,
+    ``"C"`` for DA, DT and TM, while PN stays ``"Z"``); everything else: ``"K"``
+    (sequences: keep, and clean their items).
     """
     if not isinstance(vr, str):
         raise TypeError(f"vr must be a DICOM value representation such as 'PN', got {vr!r}")
@@ -360,7 +365,9 @@ def action_for(tag: Any, vr: str, date_shift_days: int | None = None) -> str:
     if rule is not None:
         return effective_action(rule, date_shift_days)
     if vr in _BY_VR:
-        return "C" if date_shift_days is not None else _BY_VR[vr]
+        if date_shift_days is not None and vr in _DATE_TIME_VRS:
+            return "C"
+        return _BY_VR[vr]
     return "K"
 
 
@@ -513,7 +520,9 @@ def deidentify(dataset: Any, *, salt: str, date_shift_days: int | None = None,
         number: the *Retain Longitudinal Temporal Information with Modified Dates*
         option, every date the option lists shifted by this many days (use one secret
         shift per patient, so intervals between a patient's studies survive); times of
-        day and the time-zone offset, which the option also marks C, are kept.
+        day and the time-zone offset, which the option also marks C, are kept. Dates
+        and times the table does not list are shifted and kept the same way; person
+        names the table does not list are emptied with or without a shift.
     remove_copies
         True (default): after the table, replace every element that still holds a
         copy of a protected original value. False: the table's actions alone (with

@@ -422,6 +422,45 @@ def test_modified_dates_survivors_are_counted_not_excused():
     assert privacy.surviving_values(ds, _deid(ds)) == []
 
 
+@pytest.mark.parametrize("shift", [None, -400])
+@pytest.mark.parametrize("name", ["Doe^Jane", "Smith^Robert"])
+def test_an_unlisted_person_name_is_emptied_with_or_without_a_date_shift(shift, name):
+    """A PN attribute that Table E.1-1 does not list is emptied by its VR, also when dates
+    are shifted: the Modified Dates option shifts dates and keeps times, never names
+    (review round 3, item 1: with a shift such a name was kept, and the copy search skipped it)."""
+    ds = _read(data.fetch("MR_small.dcm"))
+    ds.PatientName = "Doe^Jane"
+    tag = pydicom.datadict.tag_for_keyword("SecondaryReviewerName")
+    assert privacy.rule_for(tag) is None  # not in the table: handled by its VR
+    ds.add_new(tag, "PN", name)
+    ds.add_new(pydicom.datadict.tag_for_keyword("EvaluatorName"), "PN", "Roe^Richard")
+    out = _deid(ds, date_shift_days=shift)
+    assert out.SecondaryReviewerName in (None, "") and out.EvaluatorName in (None, "")
+    hits = privacy.surviving_values(ds, out)
+    assert not [h for h in hits if "Name" in h["path"] or "Name" in h["source"]]
+    if shift is None:
+        assert hits == []
+    assert not any("Jane" in str(e.value) or "Robert" in str(e.value)
+                   or "Richard" in str(e.value) for e in out.iterall())
+    assert privacy.action_for(tag, "PN", shift) == "Z"
+
+
+def test_the_vr_rule_with_a_date_shift_shifts_dates_and_keeps_times():
+    """Unlisted DA and DT are shifted (C), unlisted TM kept (C), unlisted PN emptied (Z)."""
+    tag = 0x00081001  # not in the data dictionary, not private
+    assert privacy.rule_for(tag) is None
+    assert {vr: privacy.action_for(tag, vr, 30) for vr in ("PN", "DA", "DT", "TM", "LO")} == {
+        "PN": "Z", "DA": "C", "DT": "C", "TM": "C", "LO": "K"}
+    assert {vr: privacy.action_for(tag, vr) for vr in ("PN", "DA", "DT", "TM", "LO")} == {
+        "PN": "Z", "DA": "Z", "DT": "Z", "TM": "Z", "LO": "K"}
+    ds = _read(data.fetch("MR_small.dcm"))
+    ds.add_new(tag, "DA", "20040826")
+    ds.add_new(tag + 1, "TM", "101010")
+    out = _deid(ds, date_shift_days=-400)
+    assert out[tag].value == privacy.shift_date("20040826", -400)
+    assert out[tag + 1].value == "101010"
+
+
 def test_bad_input_gets_clear_errors(tmp_path):
     ds = _read(data.fetch("MR_small.dcm"))
     with pytest.raises(TypeError, match="dataset must be a pydicom.Dataset"):

@@ -304,8 +304,14 @@ def test_privacy_deidentification():
 
     ch = from_chapter("privacy", "TEXT_VRS", "FIXED", "dummy", "clean", "deidentify_open", "RECORD", "flat",
                       privacy=privacy, copy=copy)
-    for name in ("CT_small.dcm", "MR_small.dcm"):
-        ds = pydicom.dcmread(data.fetch(name))
+    files = [pydicom.dcmread(data.fetch(n)) for n in ("CT_small.dcm", "MR_small.dcm")]
+    # attributes Table E.1-1 does not list, handled by their VR: a person name (emptied, also
+    # with a date shift: review round 3, item 1), a date (shifted) and a time (kept)
+    extra = copy.deepcopy(files[1])
+    extra.add_new(pydicom.datadict.tag_for_keyword("SecondaryReviewerName"), "PN", "Smith^Robert")
+    extra.add_new(0x00081001, "DA", "20040826")
+    extra.add_new(0x00081002, "TM", "101010")
+    for ds in [*files, extra]:
         for shift in (None, -400):
             log = []
             ours = ch.deidentify_open(ds, "salt", shift)

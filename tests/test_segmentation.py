@@ -84,3 +84,26 @@ def test_dice_ce_loss_checks_its_arguments():
         seg.dice_ce_loss(3.0)
     with pytest.raises(ValueError, match="smooth"):
         seg.dice_ce_loss(3, smooth=-1.0)
+
+
+def test_dice_ce_loss_is_accurate_over_a_large_batch():
+    """The loss sums over every voxel of a batch: in float32 those sums drift by per cents over a
+    few hundred thousand voxels of confident predictions (8 % of the loss on six 48 x 64 x 48
+    volumes before the sums moved to float64); the reference here is NumPy in float64."""
+    import keras
+
+    from medlab.segmentation import dice_ce_loss
+
+    rng = np.random.default_rng(0)
+    y = np.zeros((6, 48, 64, 48), np.int64)
+    y[:, 20:28, 20:40, 20:28] = 1
+    y[:, 28:34, 20:40, 20:28] = 2
+    logits = rng.normal(0, 1, y.shape + (3,)) + 9 * np.eye(3)[y]
+    p = np.exp(logits)
+    p = (p / p.sum(-1, keepdims=True)).astype("float32")
+    p64, onehot = p.astype("float64"), np.eye(3)[y]
+    axes = (0, 1, 2, 3)
+    dice = (2 * (p64 * onehot).sum(axes) + 1) / (p64.sum(axes) + onehot.sum(axes) + 1)
+    ce = np.mean(np.asarray(keras.losses.sparse_categorical_crossentropy(y, p), dtype=np.float64))
+    want = ce + 1 - dice.mean()
+    assert float(dice_ce_loss(3)(y, p)) == pytest.approx(want, rel=1e-5)

@@ -155,8 +155,13 @@ IMPORT_TO_DIST = {"sklearn": "scikit-learn", "skimage": "scikit-image", "PIL": "
                   "jupyter_cache": "jupyter-cache"}
 
 
+MAGIC_LINE = re.compile(r"^(\s*)(?:%%?[A-Za-z]|!(?!=)).*$", re.M)
+"""An IPython magic (``%pip``, ``%%time``) or shell line (``!ls``), not a continuation line that
+starts with an operator (``!= b``, ``% 2``)."""
+
+
 def third_party_imports(source: str) -> set[str]:
-    source = re.sub(r"^(\s*)[%!].*$", r"\1pass", source, flags=re.M)  # IPython magics and shell lines
+    source = MAGIC_LINE.sub(r"\1pass", source)  # IPython magics and shell lines
     found = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
@@ -211,6 +216,9 @@ def test_no_chapter_imports_what_colab_and_the_setup_cell_do_not_provide(path):
 def test_import_scanner_sees_imports_inside_blocks_and_skips_magics():
     src = 'import sys\nif x:\n    %pip install "y"\n    import numpy as np\nfrom scipy import ndimage\n!ls\n'
     assert third_party_imports(src) == {"numpy", "scipy"}
+    # a continuation line that starts with an operator is code, not a magic
+    wrapped = 'import pandas as pd\nsame = (a\n        != b)\nodd = (n\n       % 2)\n'
+    assert third_party_imports(wrapped) == {"pandas"}
 
 
 # ------------------------------------------------------------------ the clean room itself
@@ -227,7 +235,7 @@ def code_without_strings(source: str) -> str:
     import io
     import tokenize
 
-    source = re.sub(r"^(\s*)[%!].*$", r"\1pass", source, flags=re.M)
+    source = MAGIC_LINE.sub(r"\1pass", source)
     drop = {tokenize.STRING, tokenize.COMMENT} | {getattr(tokenize, n) for n in ("FSTRING_MIDDLE",)
                                                    if hasattr(tokenize, n)}
     tokens = tokenize.generate_tokens(io.StringIO(source).readline)

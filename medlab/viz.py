@@ -108,7 +108,7 @@ def _draw(ax, vol, spacing, axis, index, overlay=None, vmin=None, vmax=None, ove
         kw = {"cmap": "magma", "alpha": 0.6, "threshold": 0.0, **(overlay_kw or {})}
         ov, _ = plane(overlay, spacing, axis, index)
         imshow_mm(ax, np.ma.masked_less_equal(ov, kw.pop("threshold")), sp, **kw)
-    ax.set_title(f"{axis}, slice {index}", fontsize=9)
+    ax.set_title(f"{axis}, slice {index}")
     ax.set_xlabel("mm")
     ax.set_ylabel("mm")
 
@@ -124,28 +124,33 @@ def _overlay_array(overlay, shape):
 
 
 def orthogonal_views(image, index: Sequence[int] | None = None, *, overlay=None, vmin=None, vmax=None,
-                     overlay_kw: Mapping | None = None, figsize=(12, 4.2)):
+                     overlay_kw: Mapping | None = None, figsize=None):
     """Axial, coronal and sagittal slices of a 3D image, drawn in mm.
 
     ``index`` is ``(z, y, x)`` in the LPS-oriented volume (default: centre).
     ``overlay`` is an image on the same grid (e.g. a probability map), drawn
     with ``overlay_kw`` (``cmap``, ``alpha``, ``threshold``, ``vmin``, ``vmax``).
+    The default size is the book's column width (:data:`FIG_WIDTH`), so the page shows the
+    text at the style's size.
     """
     import matplotlib.pyplot as plt
 
     vol, spacing = _volume(image)
     ov = _overlay_array(overlay, vol.shape)
     index = [n // 2 for n in vol.shape] if index is None else list(index)
-    fig, axes = plt.subplots(1, 3, figsize=figsize)
+    fig, axes = plt.subplots(1, 3, figsize=figsize or (FIG_WIDTH, 3.2), layout="constrained")
     for ax, axis, k in zip(axes, _PLANES, range(3), strict=True):
         _draw(ax, vol, spacing, axis, index[k], ov, vmin, vmax, overlay_kw)
-    fig.tight_layout()
     return fig
 
 
 def montage(image, axis: str = "axial", *, n: int = 6, overlay=None, vmin=None, vmax=None,
             overlay_kw: Mapping | None = None, figsize=None):
-    """``n`` evenly spaced slices of a 3D image along one axis (the static slice scroller)."""
+    """``n`` evenly spaced slices of a 3D image along one axis (the static slice scroller).
+
+    Without ``figsize`` the slices are laid out by :func:`panel_grid` (at most three to a row at
+    the column's width), so their labels stay legible on the page.
+    """
     import matplotlib.pyplot as plt
 
     vol, spacing = _volume(image)
@@ -156,10 +161,13 @@ def montage(image, axis: str = "axial", *, n: int = 6, overlay=None, vmin=None, 
     if not isinstance(n, (int, np.integer)) or not 1 <= n <= depth:
         raise ValueError(f"n must be an integer in 1..{depth}, got {n!r}")
     picks = np.linspace(0, depth - 1, n + 2).round().astype(int)[1:-1]
-    fig, axes = plt.subplots(1, n, figsize=figsize or (2.4 * n, 2.8), squeeze=False)
-    for ax, idx in zip(axes[0], picks, strict=True):
+    if figsize is None:
+        fig, axes = panel_grid(int(n), kind="plot", aspect=1.0)
+    else:
+        fig, grid = plt.subplots(1, n, figsize=figsize, squeeze=False, layout="constrained")
+        axes = grid[0]
+    for ax, idx in zip(axes, picks, strict=True):
         _draw(ax, vol, spacing, axis, int(idx), ov, vmin, vmax, overlay_kw)
-    fig.tight_layout()
     return fig
 
 
@@ -232,19 +240,25 @@ def slice_viewer(image, axis: str = "axial", *, overlay=None, vmin=None, vmax=No
 
 def window_grid(array, spacing: Sequence[float] | None, windows: Mapping[str, tuple[float, float]],
                 figsize=None):
-    """The same 2D image under several ``{name: (level, width)}`` windows, side by side."""
+    """The same 2D image under several ``{name: (level, width)}`` windows, side by side.
+
+    Without ``figsize`` the panels are laid out by :func:`panel_grid` (at most three to a row).
+    """
     import matplotlib.pyplot as plt
 
     arr = _image2d(array)
     if not windows:
         raise ValueError("give at least one window as {name: (level, width)}")
-    fig, axes = plt.subplots(1, len(windows), figsize=figsize or (3.2 * len(windows), 3.6), squeeze=False)
-    for ax, (name, (level, width)) in zip(axes[0], windows.items(), strict=True):
+    if figsize is None:
+        fig, axes = panel_grid(len(windows), kind="plot", aspect=1.0)
+    else:
+        fig, grid = plt.subplots(1, len(windows), figsize=figsize, squeeze=False, layout="constrained")
+        axes = grid[0]
+    for ax, (name, (level, width)) in zip(axes, windows.items(), strict=True):
         if width <= 0:
             raise ValueError(f"window {name!r}: width must be positive, got {width}")
         imshow_mm(ax, arr, spacing, vmin=level - width / 2, vmax=level + width / 2)
-        ax.set_title(f"{name}\nL {level:g} / W {width:g}", fontsize=9)
-    fig.tight_layout()
+        ax.set_title(f"{name}\nL {level:g} / W {width:g}")
     return fig
 
 
@@ -351,7 +365,7 @@ def three_planes(volume: np.ndarray, labels: np.ndarray | None = None,
     if len(index) != 3 or any(not 0 <= i < s for i, s in zip(index, volume.shape, strict=True)):
         raise ValueError(f"index must be 3 voxel indices inside {volume.shape}, got {index!r}")
     if axes is None:
-        _, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+        _, axes = plt.subplots(1, 3, figsize=(FIG_WIDTH, 3.2), layout="constrained")
     sx, sy, sz = spacing
     nx, ny, nz = volume.shape
     cuts = [(np.s_[index[0], :, :], (0, ny * sy, 0, nz * sz), ("y (mm)", "z (mm)")),

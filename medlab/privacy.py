@@ -336,14 +336,12 @@ def _shift_values(elem: Any, days: int) -> Any:
 
 
 # --------------------------------------------------------------------------- the walk
-_BY_VR = {"PN": "Z", "DA": "Z", "DT": "Z", "TM": "Z"}
+_BY_VR = {"PN": "Z", "DA": "C", "DT": "C", "TM": "C"}
 """Attributes the table does not list are handled by their VR when it says person name, date or
 time (PS3.15 E.1.1, Note 4: "handling all dates and times on the basis of their Value
-Representation"): emptied, or, with the Modified Dates option, shifted (dates) or kept (times).
-Person names are emptied whatever the option: it cleans dates and times, never names."""
-
-_DATE_TIME_VRS = ("DA", "DT", "TM")
-"""The VRs the Modified Dates option turns into ``C`` when the table does not list them."""
+Representation"): all emptied (``"Z"``), or, with the Modified Dates option, the actions above:
+dates shifted and times kept (``"C"``), person names still emptied (the option cleans dates and
+times, never names)."""
 
 
 def action_for(tag: Any, vr: str, date_shift_days: int | None = None) -> str:
@@ -365,9 +363,7 @@ def action_for(tag: Any, vr: str, date_shift_days: int | None = None) -> str:
     if rule is not None:
         return effective_action(rule, date_shift_days)
     if vr in _BY_VR:
-        if date_shift_days is not None and vr in _DATE_TIME_VRS:
-            return "C"
-        return _BY_VR[vr]
+        return _BY_VR[vr] if date_shift_days is not None else "Z"
     return "K"
 
 

@@ -144,6 +144,16 @@ def orthogonal_views(image, index: Sequence[int] | None = None, *, overlay=None,
     return fig
 
 
+def _panels(n: int, figsize=None):
+    """``n`` square panels: :func:`panel_grid` at the column's width, or one row of ``figsize``."""
+    import matplotlib.pyplot as plt
+
+    if figsize is None:
+        return panel_grid(n, kind="plot", aspect=1.0)
+    fig, grid = plt.subplots(1, n, figsize=figsize, squeeze=False, layout="constrained")
+    return fig, grid[0]
+
+
 def montage(image, axis: str = "axial", *, n: int = 6, overlay=None, vmin=None, vmax=None,
             overlay_kw: Mapping | None = None, figsize=None):
     """``n`` evenly spaced slices of a 3D image along one axis (the static slice scroller).
@@ -151,7 +161,6 @@ def montage(image, axis: str = "axial", *, n: int = 6, overlay=None, vmin=None, 
     Without ``figsize`` the slices are laid out by :func:`panel_grid` (at most three to a row at
     the column's width), so their labels stay legible on the page.
     """
-    import matplotlib.pyplot as plt
 
     vol, spacing = _volume(image)
     ov = _overlay_array(overlay, vol.shape)
@@ -161,11 +170,7 @@ def montage(image, axis: str = "axial", *, n: int = 6, overlay=None, vmin=None, 
     if not isinstance(n, (int, np.integer)) or not 1 <= n <= depth:
         raise ValueError(f"n must be an integer in 1..{depth}, got {n!r}")
     picks = np.linspace(0, depth - 1, n + 2).round().astype(int)[1:-1]
-    if figsize is None:
-        fig, axes = panel_grid(int(n), kind="plot", aspect=1.0)
-    else:
-        fig, grid = plt.subplots(1, n, figsize=figsize, squeeze=False, layout="constrained")
-        axes = grid[0]
+    fig, axes = _panels(int(n), figsize)
     for ax, idx in zip(axes, picks, strict=True):
         _draw(ax, vol, spacing, axis, int(idx), ov, vmin, vmax, overlay_kw)
     return fig
@@ -244,16 +249,11 @@ def window_grid(array, spacing: Sequence[float] | None, windows: Mapping[str, tu
 
     Without ``figsize`` the panels are laid out by :func:`panel_grid` (at most three to a row).
     """
-    import matplotlib.pyplot as plt
 
     arr = _image2d(array)
     if not windows:
         raise ValueError("give at least one window as {name: (level, width)}")
-    if figsize is None:
-        fig, axes = panel_grid(len(windows), kind="plot", aspect=1.0)
-    else:
-        fig, grid = plt.subplots(1, len(windows), figsize=figsize, squeeze=False, layout="constrained")
-        axes = grid[0]
+    fig, axes = _panels(len(windows), figsize)
     for ax, (name, (level, width)) in zip(axes, windows.items(), strict=True):
         if width <= 0:
             raise ValueError(f"window {name!r}: width must be positive, got {width}")
